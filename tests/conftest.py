@@ -1,0 +1,66 @@
+"""Shared test helpers: small hand-made markets that need no data files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ploutos.market import Market, SplitRange
+
+
+def make_toy_market(
+    n_days: int = 300,
+    n_assets: int = 4,
+    n_features: int = 6,
+    with_open: bool = True,
+    seed: int = 0,
+    warmup: int = 20,
+    device: str = "cpu",
+) -> Market:
+    """A random-walk market with random features and train/val/test thirds after the warm-up."""
+    rng = np.random.default_rng(seed)
+    log_ret = rng.normal(0.0003, 0.015, size=(n_days, n_assets))
+    close = 50.0 * np.exp(np.cumsum(log_ret, axis=0))
+    open_ = close * np.exp(rng.normal(0.0, 0.004, size=close.shape)) if with_open else close
+    features = rng.normal(size=(n_days, n_assets, n_features)).astype(np.float32)
+    tradable = n_days - warmup
+    cut1, cut2 = warmup + tradable // 2, warmup + (3 * tradable) // 4
+    splits = {
+        "train": SplitRange("train", warmup, cut1),
+        "val": SplitRange("val", cut1, cut2),
+        "test": SplitRange("test", cut2, n_days),
+    }
+    dates = np.datetime64("2000-01-03") + np.arange(n_days).astype("timedelta64[D]")
+    return Market(
+        dates=dates,
+        tickers=tuple(f"T{i}" for i in range(n_assets)),
+        close=torch.tensor(close, dtype=torch.float64, device=device),
+        fill=torch.tensor(open_, dtype=torch.float64, device=device),
+        features=torch.tensor(features, device=device),
+        feature_names=tuple(f"f{i}" for i in range(n_features)),
+        splits=splits,
+        warmup=warmup,
+        benchmark=torch.tensor(close.mean(axis=1), dtype=torch.float64, device=device),
+        benchmark_name="EQW",
+        fills_at_open=with_open,
+    )
+
+
+@pytest.fixture
+def toy_market() -> Market:
+    return make_toy_market()
+
+
+def cuda_params() -> list:
+    """Parametrize a test over cpu and, where present, cuda."""
+    return [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.cuda,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+            ],
+        ),
+    ]

@@ -1,0 +1,15 @@
+"""Ploutos training app: `python train.py [group=option ...] [key=value ...]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from ploutos.training.app import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
