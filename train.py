@@ -3,6 +3,10 @@
 import hydra
 from omegaconf import DictConfig
 
+from ploutos.config import register_configs
+
+register_configs()
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:

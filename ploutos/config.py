@@ -1,0 +1,87 @@
+"""Typed schema for the root of the training config, and range checks Hydra cannot express.
+
+The schema makes Hydra itself reject a wrong type (`total_timesteps=abc`) with its own clear
+message; group contents stay free-form here and are checked by the module that reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from ploutos.errors import ConfigError
+
+SCHEMA_NAME = "train_schema"
+
+
+@dataclass
+class EarlyStoppingSchema:
+    enabled: bool = False
+    max_no_improvement_evals: int = 25
+    min_evals: int = 100
+
+
+@dataclass
+class TrainSchema:
+    data: Any = None
+    features: Any = None
+    env: Any = None
+    obs: Any = None
+    reward: Any = None
+    model: Any = None
+    algo: Any = None
+    ensemble: Any = None
+    drift: Any = None
+    logger: Any = None
+    trainer: Any = None
+    experiment: Any = None
+    seed: int = 42
+    device: str = "cpu"
+    total_timesteps: int = 1_000_000
+    ent_coef: float = 0.05
+    eval_freq: int = 100_000
+    checkpoint_freq: int = 250_000
+    early_stopping: EarlyStoppingSchema = field(default_factory=EarlyStoppingSchema)
+    ckpt_path: str | None = None
+    summary_only: bool = False
+
+
+def register_configs() -> None:
+    """Make the schema available to conf/train.yaml's defaults list."""
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=TrainSchema)
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(key, message)
+
+
+def validate_root(cfg: DictConfig) -> None:
+    """Range checks on the root keys researchers sweep; groups check their own keys."""
+    _require(cfg.total_timesteps > 0, "total_timesteps", f"must be > 0, got {cfg.total_timesteps}")
+    _require(cfg.eval_freq > 0, "eval_freq", f"must be > 0 env steps, got {cfg.eval_freq}")
+    _require(
+        cfg.checkpoint_freq > 0,
+        "checkpoint_freq",
+        f"must be > 0 env steps, got {cfg.checkpoint_freq}",
+    )
+    _require(cfg.ent_coef >= 0, "ent_coef", f"must be >= 0, got {cfg.ent_coef}")
+    _require(
+        cfg.device == "cpu" or str(cfg.device).startswith("cuda"),
+        "device",
+        f"must be 'cpu', 'cuda' or 'cuda:N', got '{cfg.device}'",
+    )
+    stopping = cfg.early_stopping
+    _require(
+        stopping.max_no_improvement_evals >= 1,
+        "early_stopping.max_no_improvement_evals",
+        f"must be >= 1, got {stopping.max_no_improvement_evals}",
+    )
+    _require(
+        stopping.min_evals >= 0,
+        "early_stopping.min_evals",
+        f"must be >= 0, got {stopping.min_evals}",
+    )
