@@ -1,0 +1,187 @@
+"""ActorCritic: shared per-day market encoding joined with each env's portfolio state.
+
+An observation is compact (day index + portfolio state). The network renders the market part
+only for the distinct days of a batch (torch.unique with return_inverse), encodes each once,
+gathers the encodings back per env and joins them with the portfolio state (DESIGN
+invariant 5). With `unique_days=False` it renders and encodes per env instead: the same
+numbers, kept for tests and for the benchmark's comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from ploutos.env.types import N_DISCRETE_ACTIONS, CompactObs
+from ploutos.errors import ConfigError
+from ploutos.models.distributions import ActionDist, DiagGaussian, PerAssetCategorical
+from ploutos.models.mlp import MLPBody
+from ploutos.models.transformer import TransformerBody
+
+ACTION_MODES = ("discrete", "weights")
+
+
+class ObsBuilderLike(Protocol):
+    name: str
+    market_shape: tuple[int, ...]
+    portfolio_dim: int
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor: ...
+
+
+class ActorCritic(nn.Module):
+    def __init__(
+        self,
+        body: MLPBody | TransformerBody,
+        obs_builder: ObsBuilderLike,
+        action_mode: str,
+        n_assets: int,
+        unique_days: bool = True,
+        init_log_std: float = -0.5,
+    ) -> None:
+        super().__init__()
+        self.body = body
+        self.obs_builder = obs_builder
+        self.action_mode = action_mode
+        self.n_assets = n_assets
+        self.unique_days = unique_days
+        self.log_std = (
+            nn.Parameter(torch.full((n_assets + 1,), float(init_log_std)))
+            if action_mode == "weights"
+            else None
+        )
+
+    def encode_market(self, day: torch.Tensor) -> torch.Tensor:
+        """Market encoding per env [N, ...], computed once per distinct day when sharing."""
+        if not self.unique_days:
+            return self.body.encode_market(self.obs_builder.market_view(day))
+        days, inverse = torch.unique(day, return_inverse=True)
+        return self.body.encode_market(self.obs_builder.market_view(days))[inverse]
+
+    def forward(self, obs: CompactObs) -> tuple[ActionDist, torch.Tensor]:
+        params, value = self.body.decide(self.encode_market(obs.day), obs.portfolio)
+        return self._distribution(params), value
+
+    def _distribution(self, params: torch.Tensor) -> ActionDist:
+        if self.log_std is None:
+            return PerAssetCategorical(params.reshape(-1, self.n_assets, N_DISCRETE_ACTIONS))
+        return DiagGaussian(params, self.log_std)
+
+    @torch.no_grad()
+    def act(self, obs: CompactObs, deterministic: bool = False) -> torch.Tensor:
+        """Actions in the env's format: int64 [N, A] (discrete) or float32 [N, A + 1]."""
+        dist, _ = self(obs)
+        return dist.mode() if deterministic else dist.sample()
+
+    def value(self, obs: CompactObs) -> torch.Tensor:
+        return self.body.decide(self.encode_market(obs.day), obs.portfolio)[1]
+
+
+def _positive_int(model_cfg: DictConfig, key: str) -> int:
+    value = model_cfg.get(key)
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"model.{key}", f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _require_market_rank(obs_builder: ObsBuilderLike, rank: int, model: str, obs: str) -> None:
+    shape = tuple(obs_builder.market_shape)
+    if len(shape) != rank:
+        raise ConfigError(
+            "model.name",
+            f"'{model}' reads {obs} observations; obs '{obs_builder.name}' has market shape "
+            f"{shape}. Use model=mlp with obs=v6, model=transformer with obs=v7.",
+        )
+
+
+def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, action_dim: int):
+    _require_market_rank(obs_builder, 2, "mlp", "v6")
+    hidden = list(m.get("hidden_sizes") or [])
+    if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+        raise ConfigError("model.hidden_sizes", f"must be a non-empty list of ints >= 1: {hidden}")
+    asset_dim = m.get("asset_dim", 0)
+    if not isinstance(asset_dim, int) or asset_dim < 0:
+        raise ConfigError("model.asset_dim", f"must be an integer >= 0, got {asset_dim!r}")
+    _, n_features = obs_builder.market_shape
+    return MLPBody(n_assets, n_features, obs_builder.portfolio_dim, hidden, asset_dim, action_dim)
+
+
+def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, discrete: bool):
+    _require_market_rank(obs_builder, 3, "transformer", "v7")
+    lookback, _, n_features = obs_builder.market_shape
+    sizes = {
+        key: _positive_int(m, key)
+        for key in (
+            "patch_days",
+            "d_model",
+            "n_heads",
+            "temporal_layers",
+            "cross_layers",
+            "ff_mult",
+            "head_hidden",
+        )
+    }
+    if lookback % sizes["patch_days"]:
+        raise ConfigError(
+            "model.patch_days",
+            f"must divide the lookback window ({lookback} days), got {sizes['patch_days']}",
+        )
+    if sizes["d_model"] % sizes["n_heads"]:
+        raise ConfigError(
+            "model.n_heads",
+            f"must divide model.d_model ({sizes['d_model']}), got {sizes['n_heads']}",
+        )
+    return TransformerBody(
+        n_assets, n_features, obs_builder.portfolio_dim, lookback, discrete=discrete, **sizes
+    )
+
+
+def make_policy(
+    cfg: DictConfig, obs_builder: ObsBuilderLike, action_mode: str, n_assets: int
+) -> ActorCritic:
+    """Build the actor-critic named by cfg.model (cfg is the root config)."""
+    m = cfg.model
+    if action_mode not in ACTION_MODES:
+        raise ConfigError("env.action_mode", f"must be one of {ACTION_MODES}, got {action_mode!r}")
+    discrete = action_mode == "discrete"
+    action_dim = n_assets * N_DISCRETE_ACTIONS if discrete else n_assets + 1
+    if m.name == "mlp":
+        body: MLPBody | TransformerBody = _build_mlp(m, obs_builder, n_assets, action_dim)
+    elif m.name == "transformer":
+        body = _build_transformer(m, obs_builder, n_assets, discrete)
+    else:
+        raise ConfigError("model.name", f"must be 'mlp' or 'transformer', got {m.name!r}")
+    return ActorCritic(
+        body,
+        obs_builder,
+        action_mode,
+        n_assets,
+        unique_days=bool(m.get("unique_days", True)),
+        init_log_std=float(m.get("init_log_std", -0.5)),
+    )
+
+
+def parameter_counts(policy: ActorCritic) -> dict[str, Any]:
+    """Trainable parameters per top-level part of the network, and the total."""
+    counts = {
+        name: sum(p.numel() for p in child.parameters() if p.requires_grad)
+        for name, child in policy.body.named_children()
+    }
+    counts.update({name: p.numel() for name, p in policy.body.named_parameters(recurse=False)})
+    if policy.log_std is not None:
+        counts["log_std"] = policy.log_std.numel()
+    counts["total"] = sum(p.numel() for p in policy.parameters() if p.requires_grad)
+    return counts
+
+
+def parameter_summary(policy: ActorCritic) -> str:
+    """One line per part, for the training app to print at start."""
+    counts = parameter_counts(policy)
+    total = counts.pop("total")
+    kind = type(policy.body).__name__.removesuffix("Body").lower()
+    lines = [f"policy: {kind}, {policy.action_mode} actions, {total:,} trainable parameters"]
+    lines += [f"  {name:<16} {n:>10,}" for name, n in counts.items()]
+    return "\n".join(lines)
