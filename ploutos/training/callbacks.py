@@ -1,0 +1,330 @@
+"""Training callbacks whose clock is the env-step count of the PPO module.
+
+Per iteration (one Lightning batch) they run in this order: evaluation on the validation
+split when due, then checkpoints (best uses the evaluation just made), then early stopping.
+All of them keep their counters in `state_dict`, so a resumed run carries on counting.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, ProgressBar
+from tqdm.auto import tqdm
+
+from ploutos.errors import ConfigError
+from ploutos.training.errors import TrainingDiverged
+from ploutos.training.schedule import crossed
+
+# evaluate(policy) -> metrics without the "eval/" prefix, as ploutos.evaluation returns them.
+EvaluateFn = Callable[[torch.nn.Module], dict[str, Any]]
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _log_step(trainer: pl.Trainer) -> int:
+    # The step Lightning gives this iteration's self.log metrics, so eval rows line up with
+    # train rows and W&B sees monotonically increasing steps.
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+class EnvStepEvaluation(Callback):
+    """Deterministic evaluation every `every` env steps and once at the end of training.
+
+    Tracks the monitored metric: `improved` is True right after an evaluation that beat the
+    best so far, `evals_since_best` counts evaluations without improvement.
+    """
+
+    def __init__(
+        self,
+        evaluate: EvaluateFn,
+        every: int,
+        total_timesteps: int,
+        monitor: str = "eval/sharpe",
+        mode: str = "max",
+    ) -> None:
+        self.evaluate = evaluate
+        self.every = int(every)
+        self.total_timesteps = int(total_timesteps)
+        self.monitor = monitor
+        self.mode = mode
+        self.n_evals = 0
+        self.evals_since_best = 0
+        self.best_score: float | None = None
+        self.best_env_steps: int | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.last_metrics: dict[str, float] = {}
+        self.last_env_steps: int | None = None
+        self.evaluated = False
+        self.improved = False
+        self._before = 0
+
+    def _better(self, score: float) -> bool:
+        if not math.isfinite(score):
+            return False
+        if self.best_score is None:
+            return True
+        return score > self.best_score if self.mode == "max" else score < self.best_score
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._before = int(pl_module.env_steps)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        steps = int(pl_module.env_steps)
+        self.evaluated = self.improved = False
+        if crossed(self._before, steps, self.every) or steps >= self.total_timesteps:
+            self.run_evaluation(trainer, pl_module, steps)
+
+    def run_evaluation(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, steps: int
+    ) -> None:
+        policy = pl_module.policy
+        was_training = policy.training
+        policy.eval()
+        # Evaluation must not move the training RNG streams: a run's trajectories are the
+        # same whatever eval_freq is, and a resumed run matches a straight one.
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                raw = self.evaluate(policy)
+        finally:
+            policy.train(was_training)
+        metrics = {f"eval/{k}": v for k, v in ((k, _as_float(v)) for k, v in raw.items())}
+        metrics = {k: v for k, v in metrics.items() if v is not None}
+        if self.monitor not in metrics:
+            raise ConfigError(
+                "trainer.monitor",
+                f"'{self.monitor}' is not an evaluation metric; have {sorted(metrics)}",
+            )
+        self.n_evals += 1
+        self.last_metrics = metrics
+        self.last_env_steps = steps
+        self.evaluated = True
+        score = metrics[self.monitor]
+        if self._better(score):
+            self.best_score, self.best_env_steps, self.best_metrics = score, steps, metrics
+            self.evals_since_best = 0
+            self.improved = True
+        else:
+            self.evals_since_best += 1
+        row = {**metrics, "train/env_steps": float(steps)}
+        for logger in trainer.loggers:
+            logger.log_metrics(row, step=_log_step(trainer))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "n_evals": self.n_evals,
+            "evals_since_best": self.evals_since_best,
+            "best_score": self.best_score,
+            "best_env_steps": self.best_env_steps,
+            "best_metrics": self.best_metrics,
+            "last_metrics": self.last_metrics,
+            "last_env_steps": self.last_env_steps,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for key, value in state_dict.items():
+            setattr(self, key, value)
+
+
+def assert_finite_parameters(pl_module: pl.LightningModule, iteration: int, keep: str) -> None:
+    """Refuse to write a checkpoint from non-finite weights (the last good one stays)."""
+    for name, param in pl_module.named_parameters():
+        if not torch.isfinite(param).all():
+            raise TrainingDiverged(
+                f"iteration {iteration}: parameter '{name}' is NaN/Inf; "
+                f"last good checkpoint kept: {keep}"
+            )
+
+
+class EnvStepCheckpoint(Callback):
+    """periodic/envsteps=N.ckpt every `every` env steps, best.ckpt whenever the evaluation
+    improved, last.ckpt with every periodic one and at the end of training.
+
+    Files are written by the trainer's checkpoint IO (atomic, see checkpoint_io.py).
+    """
+
+    def __init__(
+        self,
+        dirpath: Path,
+        every: int,
+        evaluation: EnvStepEvaluation,
+        save_best: bool = True,
+        save_last: bool = True,
+    ) -> None:
+        self.dirpath = Path(dirpath)
+        self.every = int(every)
+        self.evaluation = evaluation
+        self.save_best = save_best
+        self.save_last = save_last
+        self.periodic: list[str] = []
+        self.best_path: str | None = None
+        self.last_path: str | None = None
+        self.last_saved_steps: int | None = None
+        self._before = 0
+
+    @property
+    def last_good(self) -> str:
+        return self.last_path or (self.periodic[-1] if self.periodic else "none written yet")
+
+    def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path) -> str:
+        iteration = int(getattr(pl_module, "iterations", -1))
+        assert_finite_parameters(pl_module, iteration, self.last_good)
+        trainer.save_checkpoint(path)
+        self.last_saved_steps = int(pl_module.env_steps)
+        return str(path)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._before = int(pl_module.env_steps)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        steps = int(pl_module.env_steps)
+        if self.save_best and self.evaluation.improved:
+            self.best_path = self.save(trainer, pl_module, self.dirpath / "best.ckpt")
+        if crossed(self._before, steps, self.every):
+            path = self.dirpath / "periodic" / f"envsteps={steps:012d}.ckpt"
+            self.periodic.append(self.save(trainer, pl_module, path))
+            if self.save_last:
+                self.last_path = self.save(trainer, pl_module, self.dirpath / "last.ckpt")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.save_last:
+            self.last_path = self.save(trainer, pl_module, self.dirpath / "last.ckpt")
+
+    def paths(self) -> dict[str, Any]:
+        return {"best": self.best_path, "last": self.last_path, "periodic": list(self.periodic)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"periodic": self.periodic, "best_path": self.best_path, "last_path": self.last_path}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Paths of the run this one resumes from: kept for the record, new files go to dirpath.
+        self.periodic = list(state_dict.get("periodic", []))
+        self.best_path = state_dict.get("best_path")
+        self.last_path = state_dict.get("last_path")
+
+
+class EvalEarlyStopping(Callback):
+    """Stop when `patience` evaluations in a row did not improve the monitored metric, but
+    never before `min_evals` evaluations have run."""
+
+    def __init__(self, evaluation: EnvStepEvaluation, patience: int, min_evals: int) -> None:
+        self.evaluation = evaluation
+        self.patience = int(patience)
+        self.min_evals = int(min_evals)
+        self.stopped_at: int | None = None
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        ev = self.evaluation
+        if not ev.evaluated or ev.n_evals < self.min_evals or ev.evals_since_best < self.patience:
+            return
+        self.stopped_at = int(pl_module.env_steps)
+        trainer.should_stop = True
+        print(
+            f"early stopping at {self.stopped_at:,} env steps: {ev.evals_since_best} evaluations "
+            f"without a better {ev.monitor} (best {ev.best_score:.4f} at {ev.best_env_steps:,})"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stopped_at": self.stopped_at}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.stopped_at = state_dict.get("stopped_at")
+
+
+class EnvStepProgressBar(ProgressBar):
+    """A tqdm bar in env steps, with env steps/s and the last evaluation's Sharpe."""
+
+    def __init__(self, total_timesteps: int, evaluation: EnvStepEvaluation) -> None:
+        super().__init__()
+        self.total_timesteps = int(total_timesteps)
+        self.evaluation = evaluation
+        self._enabled = True
+        self._bar: tqdm | None = None
+        self._start_steps = 0
+        self._start_time = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start_steps = int(pl_module.env_steps)
+        self._start_time = time.perf_counter()
+        self._bar = tqdm(
+            total=self.total_timesteps,
+            initial=self._start_steps,
+            desc="training",
+            unit="step",
+            unit_scale=True,
+            disable=not self._enabled,
+            dynamic_ncols=True,
+        )
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self._bar is None:
+            return
+        steps = int(pl_module.env_steps)
+        self._bar.update(steps - self._bar.n)
+        elapsed = max(time.perf_counter() - self._start_time, 1e-9)
+        postfix = {"steps/s": f"{(steps - self._start_steps) / elapsed:,.0f}"}
+        sharpe = self.evaluation.last_metrics.get("eval/sharpe")
+        if sharpe is not None:
+            postfix["eval_sharpe"] = f"{sharpe:.3f}"
+        self._bar.set_postfix(postfix, refresh=False)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.on_train_end(trainer, pl_module)

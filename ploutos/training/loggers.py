@@ -1,0 +1,99 @@
+"""Loggers from the `logger` group: csv, tensorboard and wandb, one or several at once.
+
+W&B never reaches the network unless the user asked for it: WANDB_MODE wins when set, an
+explicit `logger.wandb.mode` next, otherwise online only when an API key is present (the
+environment or wandb's netrc login) and offline in every other case.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from ploutos.errors import ConfigError
+
+KNOWN = ("csv", "tensorboard", "wandb")
+WANDB_HOST = "api.wandb.ai"
+
+
+def _logged_in_to_wandb() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(WANDB_HOST) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def wandb_mode(configured: str | None) -> str:
+    """online / offline / disabled, decided without any network call."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if configured:
+        if configured not in ("online", "offline", "disabled"):
+            raise ConfigError(
+                "logger.wandb.mode", f"must be online, offline, disabled or null; got {configured}"
+            )
+        return configured
+    return "online" if _logged_in_to_wandb() else "offline"
+
+
+def _wandb(spec: DictConfig, out_dir: Path, config: dict[str, Any]) -> WandbLogger:
+    return WandbLogger(
+        project=spec.get("project") or "ploutos",
+        entity=spec.get("entity"),
+        group=spec.get("group"),
+        tags=list(spec.get("tags") or []),
+        name=spec.get("name"),
+        save_dir=str(out_dir),
+        mode=wandb_mode(spec.get("mode")),
+        config=config,
+        # A fresh run per job: multirun jobs share a process and must not resume each other.
+        reinit="finish_previous",
+    )
+
+
+def make_loggers(logger_cfg: DictConfig, out_dir: Path, config: dict[str, Any]) -> list[Logger]:
+    """One Lightning logger per entry of the `logger` group, all writing under out_dir.
+
+    `config` is the resolved run config, stored as hyperparameters by every logger.
+    """
+    unknown = sorted(set(logger_cfg.keys()) - set(KNOWN))
+    if unknown:
+        raise ConfigError("logger", f"unknown logger(s) {unknown}; known: {', '.join(KNOWN)}")
+    loggers: list[Logger] = []
+    if "csv" in logger_cfg:
+        loggers.append(CSVLogger(save_dir=str(out_dir), name="csv", version=""))
+    if "tensorboard" in logger_cfg:
+        loggers.append(
+            TensorBoardLogger(
+                save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False
+            )
+        )
+    if "wandb" in logger_cfg:
+        loggers.append(_wandb(logger_cfg.wandb, out_dir, config))
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):  # wandb got the config at init
+            logger.log_hyperparams(config)
+    return loggers
+
+
+def finish_loggers(loggers: list[Logger], ok: bool) -> None:
+    """Flush files and close the W&B run, so each multirun job is its own run."""
+    for logger in loggers:
+        logger.finalize("success" if ok else "failed")
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish(exit_code=0 if ok else 1)
+
+
+def resolved_container(cfg: DictConfig) -> dict[str, Any]:
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return out
