@@ -1,0 +1,215 @@
+"""TradingEnv: N trading envs over one Market, stepped together as tensor ops.
+
+Episode timing: an episode decides on days start .. end - 1 and its last fill is on day
+`end`. It is `terminated` when `end` is the split's last day (no data left, no bootstrap)
+and `truncated` when the episode window (env.episode_days) ran out first. Finished envs
+reset in the same step, without a host sync: every reset is a masked torch.where.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ploutos.env.accounting import discrete_orders, execute, weight_orders
+from ploutos.env.params import EnvParams
+from ploutos.env.rng import hash_uniform_int
+from ploutos.env.types import CompactObs
+from ploutos.market import Market, SplitRange
+from ploutos.obs.builders import ObsBuilder
+from ploutos.obs.portfolio import fresh_portfolio, portfolio_state
+from ploutos.rewards.base import Reward, StepOutcome
+
+_F64 = torch.float64
+_I64 = torch.int64
+_STATE = (
+    "cash", "shares", "entry", "equity", "peak", "day", "start", "end", "steps", "trades",
+    "wins", "last_actions", "episode_reward", "episode_index", "seeds",
+)  # fmt: skip
+
+
+class TradingEnv:
+    def __init__(
+        self,
+        market: Market,
+        params: EnvParams,
+        obs_builder: ObsBuilder,
+        reward: Reward,
+        n_envs: int,
+        split: SplitRange,
+        seed: int = 0,
+        evaluation: bool = False,
+    ) -> None:
+        self.market = market
+        self.params = params
+        self.obs_builder = obs_builder
+        self.reward = reward
+        self.n_envs = n_envs
+        self.n_assets = market.n_assets
+        self.split = split
+        self.evaluation = evaluation
+        self.device = market.device
+        self.action_mode = params.action_mode
+        self.action_dim = self.n_assets + (1 if self.action_mode == "weights" else 0)
+        self.reward_looks_ahead = reward.looks_ahead
+        # First decision day: features (and the v7 window) defined; last fill: split's last day.
+        self.first_day = max(split.start, obs_builder.min_day)
+        self.last_day = split.stop - 1
+        if self.first_day >= self.last_day:
+            raise ValueError(
+                f"split '{split.name}' [{split.start}, {split.stop}) leaves no step after the "
+                f"first observable day {obs_builder.min_day}"
+            )
+        span = self.last_day - self.first_day
+        days = params.episode_days
+        self.episode_days = span if evaluation or days is None else min(days, span)
+        self.n_starts = 1 if evaluation else span - self.episode_days + 1
+
+        dev, n, a = self.device, n_envs, self.n_assets
+        self.seeds = seed + torch.arange(n, dtype=_I64, device=dev)
+        self.episode_index = torch.zeros(n, dtype=_I64, device=dev)
+        self.cash = torch.full((n,), params.initial_cash, dtype=_F64, device=dev)
+        self.shares = torch.zeros((n, a), dtype=_F64, device=dev)
+        self.entry = torch.zeros((n, a), dtype=_F64, device=dev)
+        self.equity = self.cash.clone()
+        self.peak = self.cash.clone()
+        self.start = torch.zeros(n, dtype=_I64, device=dev)
+        self.end = torch.zeros(n, dtype=_I64, device=dev)
+        self.day = torch.zeros(n, dtype=_I64, device=dev)
+        self.steps = torch.zeros(n, dtype=_I64, device=dev)
+        self.trades = torch.zeros(n, dtype=_I64, device=dev)
+        self.wins = torch.zeros(n, dtype=_I64, device=dev)
+        last_dtype = torch.float32 if self.action_mode == "weights" else _I64
+        self.last_actions = torch.zeros((n, self.action_dim), dtype=last_dtype, device=dev)
+        self.episode_reward = torch.zeros(n, dtype=_F64, device=dev)
+        self._fresh = fresh_portfolio(a, dev)
+        self._all = torch.ones(n, dtype=torch.bool, device=dev)
+
+    # ---- episodes -------------------------------------------------------------------------
+
+    def _draw_starts(self) -> torch.Tensor:
+        if self.n_starts == 1:
+            return torch.full_like(self.seeds, self.first_day)
+        return self.first_day + hash_uniform_int(self.seeds, self.episode_index, self.n_starts)
+
+    def _reset_where(self, mask: torch.Tensor) -> None:
+        """Start a new episode in the envs where mask [N] is True."""
+        m2 = mask.unsqueeze(1)
+        cash0 = self.params.initial_cash
+        start = torch.where(mask, self._draw_starts(), self.start)
+        self.day = torch.where(mask, start, self.day)
+        self.end = torch.where(mask, start + self.episode_days, self.end)
+        self.start = start
+        self.cash = torch.where(mask, cash0, self.cash)
+        self.shares = torch.where(m2, 0.0, self.shares)
+        self.entry = torch.where(m2, 0.0, self.entry)
+        self.equity = torch.where(mask, cash0, self.equity)
+        self.peak = torch.where(mask, cash0, self.peak)
+        self.steps = torch.where(mask, 0, self.steps)
+        self.trades = torch.where(mask, 0, self.trades)
+        self.wins = torch.where(mask, 0, self.wins)
+        self.last_actions = torch.where(m2, 0, self.last_actions)
+        self.episode_reward = torch.where(mask, 0.0, self.episode_reward)
+        self.reward.reset(mask)
+
+    def reset(self) -> CompactObs:
+        """Start a new episode in every env (the next one in each env's RNG sequence)."""
+        self._reset_where(self._all)
+        return CompactObs(self.day, self._fresh.expand(self.n_envs, -1).clone())
+
+    # ---- stepping -------------------------------------------------------------------------
+
+    def _frac_left(self, day: torch.Tensor) -> torch.Tensor:
+        return (self.end - day).to(_F64) / (self.end - self.start).to(_F64)
+
+    def observe(self) -> CompactObs:
+        """The current observation, without stepping."""
+        close = self.market.close.index_select(0, self.day)
+        state = portfolio_state(
+            self.cash, self.shares, self.entry, close, self.equity, self.peak,
+            self._frac_left(self.day),
+        )  # fmt: skip
+        return CompactObs(self.day, state)
+
+    def step(
+        self, actions: torch.Tensor
+    ) -> tuple[CompactObs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        p = self.params
+        fill_day = self.day + 1
+        price = self.market.fill.index_select(0, fill_day)
+        if self.action_mode == "discrete":
+            eq_fill = self.cash + (self.shares * price).sum(dim=1)
+            sells, outlays = discrete_orders(actions, self.shares, price, eq_fill, p)
+            last_actions = actions
+        else:
+            sells, outlays, weights = weight_orders(actions, self.cash, self.shares, price, p)
+            last_actions = weights.to(torch.float32)
+        fills = execute(self.cash, self.shares, self.entry, price, sells, outlays, p)
+
+        close = self.market.close.index_select(0, fill_day)
+        equity = fills.cash + (fills.shares * close).sum(dim=1)
+        peak = torch.maximum(self.peak, equity)
+        buy_mask, sell_mask = fills.bought > 0, fills.sold > 0
+        outcome = StepOutcome(
+            prev_equity=self.equity,
+            equity=equity,
+            prev_peak=self.peak,
+            peak=peak,
+            fill_day=fill_day,
+            fill_price=fills.price,
+            buy_mask=buy_mask,
+            sell_mask=sell_mask,
+            last_day=self.last_day,
+        )
+        reward = self.reward(outcome)
+
+        self.cash, self.shares, self.entry = fills.cash, fills.shares, fills.entry
+        self.equity, self.peak, self.day = equity, peak, fill_day
+        self.steps = self.steps + 1
+        self.trades = self.trades + buy_mask.sum(dim=1) + sell_mask.sum(dim=1)
+        self.wins = self.wins + (sell_mask & (fills.realized > 0)).sum(dim=1)
+        self.last_actions = last_actions
+        self.episode_reward = self.episode_reward + reward
+        final_portfolio = portfolio_state(
+            fills.cash, fills.shares, fills.entry, close, equity, peak, self._frac_left(fill_day)
+        )
+
+        done = fill_day >= self.end
+        terminated = done & (self.end >= self.last_day)
+        truncated = done & ~terminated
+        info = {
+            "equity": equity,
+            "cash": fills.cash,
+            "fill_price": fills.price,
+            "filled_shares": fills.bought - fills.sold,
+            "fees": fills.fees,
+            "buy_mask": buy_mask,
+            "sell_mask": sell_mask,
+            "realized_pnl": torch.where(sell_mask, fills.realized, 0.0),
+            "day": fill_day,
+            "final_day": fill_day,
+            "final_portfolio": final_portfolio,
+            "episode_reward": self.episode_reward,
+            "episode_length": self.steps,
+            "episode_log_return": torch.log(equity / p.initial_cash),
+            "episode_trades": self.trades,
+            "episode_wins": self.wins,
+        }
+        self.episode_index = self.episode_index + done
+        self._reset_where(done)
+        portfolio = torch.where(done.unsqueeze(1), self._fresh, final_portfolio)
+        return CompactObs(self.day, portfolio), reward, terminated, truncated, info
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {key: getattr(self, key).clone() for key in _STATE}
+        state.update({f"reward.{k}": v for k, v in self.reward.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for key in _STATE:
+            setattr(self, key, state[key].to(self.device).clone())
+        self.reward.load_state_dict(
+            {k.removeprefix("reward."): v.to(self.device) for k, v in state.items()
+             if k.startswith("reward.")}
+        )  # fmt: skip

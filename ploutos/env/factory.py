@@ -1,0 +1,41 @@
+"""make_env: the one way training, evaluation and backtests build a TradingEnv."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from ploutos.env.engine import TradingEnv
+from ploutos.env.params import EnvParams
+from ploutos.errors import ConfigError
+from ploutos.market import Market
+from ploutos.obs.builders import make_obs_builder
+from ploutos.rewards.factory import make_reward
+
+
+def make_env(
+    cfg: DictConfig,
+    market: Market,
+    n_envs: int,
+    split: str = "train",
+    seed: int = 0,
+    evaluation: bool = False,
+) -> TradingEnv:
+    """Build N envs over `market` from the root config's env, obs and reward groups.
+
+    evaluation=True: every env runs the whole split once from its first tradable day, and a
+    reward that looks ahead is refused (it would leak future prices into the evaluation).
+    """
+    if not isinstance(n_envs, int) or n_envs < 1:
+        raise ConfigError("algo.n_envs", f"must be a positive integer, got {n_envs!r}")
+    params = EnvParams.from_config(cfg.env)
+    builder = make_obs_builder(cfg.obs, market)
+    reward = make_reward(cfg.reward, market, n_envs)
+    if evaluation and reward.looks_ahead:
+        raise ConfigError(
+            "reward.name",
+            f"'{cfg.reward.name}' looks ahead at future prices; evaluation needs a causal "
+            "reward such as pnl",
+        )
+    return TradingEnv(
+        market, params, builder, reward, n_envs, market.split(split), seed, evaluation
+    )

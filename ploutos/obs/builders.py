@@ -1,0 +1,115 @@
+"""Observation builders: render the market part of a CompactObs lazily from market.features.
+
+An env never copies market data per env (DESIGN invariant 5). It hands out the decision day
+and its portfolio state; a builder turns days into market tensors on demand, from views of
+the one shared feature tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from omegaconf import DictConfig
+
+from ploutos.env.types import CompactObs
+from ploutos.errors import ConfigError
+from ploutos.market import Market
+from ploutos.obs.portfolio import portfolio_dim
+
+
+class ObsBuilder:
+    """Base class: subclasses define name, market_shape, min_day and market_view."""
+
+    name: str
+    market_shape: tuple[int, ...]
+    min_day: int
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.portfolio_dim = portfolio_dim(market.n_assets)
+
+    @property
+    def market_dim(self) -> int:
+        return math.prod(self.market_shape)
+
+    @property
+    def flat_dim(self) -> int:
+        return self.market_dim + self.portfolio_dim
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def render(self, obs: CompactObs) -> torch.Tensor:
+        """[N, flat_dim] float32: market part flattened, then the portfolio state."""
+        n = obs.day.shape[0]
+        out = torch.empty((n, self.flat_dim), dtype=torch.float32, device=obs.day.device)
+        self.render_into(obs, out)
+        return out
+
+    def render_into(self, obs: CompactObs, out: torch.Tensor) -> None:
+        """Render into a preallocated [N, flat_dim] buffer (saves an allocation per step)."""
+        market_part = out[:, : self.market_dim].view(-1, *self.market_shape)
+        self._gather(obs.day, market_part)
+        out[:, self.market_dim :] = obs.portfolio
+
+    def _gather(self, days: torch.Tensor, out: torch.Tensor) -> None:
+        torch.index_select(self.market.features, 0, days, out=out)
+
+
+class V6Builder(ObsBuilder):
+    """Features of the decision day for all assets: market_shape (A, F)."""
+
+    name = "v6"
+
+    def __init__(self, market: Market) -> None:
+        super().__init__(market)
+        self.market_shape = (market.n_assets, market.n_features)
+        self.min_day = market.warmup
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor:
+        return self.market.features.index_select(0, days)
+
+
+class V7Builder(ObsBuilder):
+    """A window of the last L days ending at the decision day: market_shape (L, A, F).
+
+    `windows` is an unfold view of market.features ([T - L + 1, L, A, F], same storage), so
+    holding it costs nothing; only the rows a caller asks for are materialized.
+    """
+
+    name = "v7"
+
+    def __init__(self, market: Market, lookback: int) -> None:
+        super().__init__(market)
+        self.lookback = lookback
+        self.market_shape = (lookback, market.n_assets, market.n_features)
+        self.min_day = market.warmup + lookback - 1
+        # unfold over days puts the window last: [T - L + 1, A, F, L] -> [T - L + 1, L, A, F].
+        self.windows = market.features.unfold(0, lookback, 1).permute(0, 3, 1, 2)
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor:
+        return self.windows[days - (self.lookback - 1)]
+
+    def _gather(self, days: torch.Tensor, out: torch.Tensor) -> None:
+        # Envs share days; materialize each distinct window once and copy it to its envs.
+        unique, inverse = torch.unique(days, return_inverse=True)
+        torch.index_select(self.market_view(unique), 0, inverse, out=out)
+
+
+def make_obs_builder(obs_cfg: DictConfig, market: Market) -> ObsBuilder:
+    name = obs_cfg.get("name")
+    if name == "v6":
+        return V6Builder(market)
+    if name == "v7":
+        lookback = obs_cfg.get("lookback", 60)
+        if not isinstance(lookback, int) or lookback < 1:
+            raise ConfigError("obs.lookback", f"must be a positive integer, got {lookback!r}")
+        if market.warmup + lookback - 1 >= market.n_days:
+            raise ConfigError(
+                "obs.lookback",
+                f"{lookback} days of history leave no tradable day in a market of "
+                f"{market.n_days} days with a {market.warmup}-day warm-up",
+            )
+        return V7Builder(market, lookback)
+    raise ConfigError("obs.name", f"unknown observation version {name!r}; choose v6 or v7")
