@@ -22,7 +22,8 @@ from ploutos.errors import ConfigError
 from ploutos.training.errors import TrainingDiverged
 from ploutos.training.schedule import crossed
 
-# evaluate(policy) -> metrics without the "eval/" prefix, as ploutos.evaluation returns them.
+# evaluate(policy) -> metrics without the "eval/" prefix, as ploutos.evaluation returns them;
+# it runs the policy deterministically in eval mode.
 EvaluateFn = Callable[[torch.nn.Module], dict[str, Any]]
 
 
@@ -70,6 +71,7 @@ class EnvStepEvaluation(Callback):
         self.evaluated = False
         self.improved = False
         self._before = 0
+        self._told_reward = False
 
     def _better(self, score: float) -> bool:
         if not math.isfinite(score):
@@ -99,17 +101,17 @@ class EnvStepEvaluation(Callback):
     def run_evaluation(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, steps: int
     ) -> None:
-        policy = pl_module.policy
-        was_training = policy.training
-        policy.eval()
         # Evaluation must not move the training RNG streams: a run's trajectories are the
         # same whatever eval_freq is, and a resumed run matches a straight one.
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        try:
-            with torch.random.fork_rng(devices=devices), torch.no_grad():
-                raw = self.evaluate(policy)
-        finally:
-            policy.train(was_training)
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            raw = self.evaluate(pl_module.policy)
+        if raw.get("reward_replaced") and not self._told_reward:
+            print(
+                f"evaluation: the training reward looks ahead, so evaluation scores with "
+                f"'{raw.get('reward_used', 'pnl')}' instead"
+            )
+            self._told_reward = True
         metrics = {f"eval/{k}": v for k, v in ((k, _as_float(v)) for k, v in raw.items())}
         metrics = {k: v for k, v in metrics.items() if v is not None}
         if self.monitor not in metrics:
@@ -328,3 +330,32 @@ class EnvStepProgressBar(ProgressBar):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         self.on_train_end(trainer, pl_module)
+
+
+class Throughput(Callback):
+    """Env steps and wall time of this fit (after any resume), for the run summary."""
+
+    def __init__(self) -> None:
+        self.start_steps = 0
+        self.end_steps = 0
+        self._t0 = time.perf_counter()
+        self.seconds = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start_steps = self.end_steps = int(pl_module.env_steps)
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self.end_steps = int(pl_module.env_steps)
+        self.seconds = time.perf_counter() - self._t0
+
+    @property
+    def steps_per_second(self) -> float:
+        return (self.end_steps - self.start_steps) / self.seconds if self.seconds > 0 else 0.0

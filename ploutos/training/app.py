@@ -1,0 +1,190 @@
+"""The training app behind `python train.py`: config -> market -> PPO -> Lightning Trainer.
+
+Env steps are the unit throughout: the PPO module turns total_timesteps into iterations (one
+Lightning batch each), and the callbacks fire on env-step counts. A run writes into its
+output folder (Hydra's run dir unless trainer.output_dir says otherwise):
+
+    checkpoints/{best,last}.ckpt, checkpoints/periodic/envsteps=N.ckpt
+    csv/metrics.csv, tensorboard/, wandb/ (per the logger group)
+    summary.json
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from ploutos.market import Market
+from ploutos.training.callbacks import (
+    EnvStepCheckpoint,
+    EnvStepEvaluation,
+    EnvStepProgressBar,
+    EvalEarlyStopping,
+    Throughput,
+)
+from ploutos.training.checkpoint_io import AtomicCheckpointIO
+from ploutos.training.errors import TrainingDiverged
+from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
+from ploutos.training.summary import write_summary
+from ploutos.training.validate import validate_training
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """trainer.output_dir, else Hydra's run dir, else a fresh folder under outputs/."""
+    if cfg.trainer.get("output_dir"):
+        return Path(cfg.trainer.output_dir)
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _accelerator(device: str) -> tuple[str, Any]:
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return "cpu", 1
+    return "cuda", [dev.index] if dev.index is not None else 1
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Hydra entry: validate, build the market, train. Returns the best monitored eval
+    metric (what a Hydra sweeper optimizes), or None with summary_only."""
+    validate_training(cfg)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    # Imported here so `--cfg job` and config errors never pay for the data stack.
+    from ploutos.pipeline import build_market
+
+    market, report = build_market(cfg)
+    print(report.summary())
+    if cfg.summary_only:
+        return None
+    summary = train(cfg, market, report.market_meta(cfg))
+    return summary["best_eval"]["score"]
+
+
+def train(
+    cfg: DictConfig,
+    market: Market,
+    market_meta: dict[str, Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
+    """Fit PPO on `market` (any device; moved to cfg.device) and return the run summary.
+
+    `callbacks` run after the app's own (tests use them to inject faults).
+    """
+    from ploutos.algos.ppo import PPO
+    from ploutos.evaluation import evaluate_policy
+
+    out_dir = output_dir(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = OmegaConf.create(resolved_container(cfg))
+    tr = resolved.trainer
+    market = market.to(cfg.device)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    module = PPO(resolved, market, market_meta)
+
+    evaluation = EnvStepEvaluation(
+        evaluate=lambda policy: evaluate_policy(policy, market, resolved, split=tr.eval_split),
+        every=int(tr.eval_freq),
+        total_timesteps=int(resolved.total_timesteps),
+        monitor=str(tr.monitor),
+        mode=str(tr.mode),
+    )
+    checkpoints = EnvStepCheckpoint(
+        out_dir / "checkpoints",
+        every=int(tr.checkpoint_freq),
+        evaluation=evaluation,
+        save_best=bool(tr.save_best),
+        save_last=bool(tr.save_last),
+    )
+    stopping = EvalEarlyStopping(
+        evaluation,
+        patience=int(tr.early_stopping.max_no_improvement_evals),
+        min_evals=int(tr.early_stopping.min_evals),
+    )
+    throughput = Throughput()
+    own: list[Callback] = [throughput, evaluation, checkpoints]
+    if tr.early_stopping.enabled:
+        own.append(stopping)
+    if tr.progress_bar:
+        own.append(EnvStepProgressBar(int(resolved.total_timesteps), evaluation))
+
+    loggers = make_loggers(resolved.logger, out_dir, resolved_container(resolved))
+    accelerator, devices = _accelerator(str(tr.accelerator))
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        # The PPO module's dataloader yields one item per iteration, all in one epoch.
+        max_epochs=1,
+        logger=loggers or False,
+        callbacks=[*own, *callbacks],
+        enable_checkpointing=False,
+        enable_progress_bar=bool(tr.progress_bar),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=int(tr.log_every_n_iterations),
+        default_root_dir=str(out_dir),
+        plugins=[AtomicCheckpointIO()],
+    )
+
+    started = time.perf_counter()
+    status, error = "completed", None
+    try:
+        trainer.fit(module, ckpt_path=cfg.ckpt_path)
+        if stopping.stopped_at is not None:
+            status = "early_stopped"
+    except FloatingPointError as err:
+        # The PPO module (or the checkpoint guard) found a NaN/Inf: no checkpoint was
+        # written from the bad weights, the last good one stays where it is.
+        status = "diverged"
+        error = str(err) if "last good checkpoint" in str(err) else (
+            f"{err}; last good checkpoint kept: {checkpoints.last_good}"
+        )
+    finally:
+        finish_loggers(loggers, ok=status != "diverged")
+
+    wall = time.perf_counter() - started
+    steps = int(module.env_steps)
+    summary = {
+        "status": status,
+        "error": error,
+        "env_steps": steps,
+        "iterations": int(getattr(module, "iterations", 0)),
+        "wall_time_s": wall,
+        "train_seconds": throughput.seconds,
+        "env_steps_per_s": throughput.steps_per_second,
+        "resumed_from": cfg.ckpt_path,
+        "resumed_at_env_steps": throughput.start_steps if cfg.ckpt_path else None,
+        "stopped_early_at": stopping.stopped_at,
+        "n_evals": evaluation.n_evals,
+        "final_eval": {"env_steps": evaluation.last_env_steps, **evaluation.last_metrics},
+        "best_eval": {
+            "monitor": evaluation.monitor,
+            "mode": evaluation.mode,
+            "score": evaluation.best_score,
+            "env_steps": evaluation.best_env_steps,
+            "metrics": evaluation.best_metrics,
+        },
+        "checkpoints": checkpoints.paths(),
+        "overrides": _overrides(),
+        "output_dir": str(out_dir),
+        "device": str(cfg.device),
+    }
+    path = write_summary(out_dir, summary)
+    print(f"summary: {path}")
+    if status == "diverged":
+        raise TrainingDiverged(error)
+    return summary
