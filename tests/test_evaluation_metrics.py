@@ -110,7 +110,7 @@ def test_trade_metrics() -> None:
     traded = np.array([50.0, 0.0, 55.0])
     m = compute_metrics(equity, cash=cash, traded_value=traded,
                         closed_pnl=np.array([5.0]), n_trades=2)
-    assert m["exposure"] == pytest.approx(np.mean([0.0, 0.5, 0.5, 0.0]))
+    assert m["exposure"] == pytest.approx(np.mean([0.5, 0.5, 0.0]))
     assert m["turnover"] == pytest.approx(np.mean([0.5, 0.0, 0.5]) * 252)
     assert m["trades"] == 2.0 and m["win_rate"] == 1.0
 

@@ -147,7 +147,8 @@ def compute_metrics(
     """Every metric of one equity curve [D + 1] (E_0 is the starting equity).
 
     Optional engine records add the trade metrics:
-      cash [D + 1]: exposure = mean over the curve of 1 - cash / equity (invested share).
+      cash [D + 1]: exposure = mean of 1 - cash_t / E_t over the D days after the start
+        (the invested share of equity, marked at the close).
       traded_value [D]: absolute traded notional per day; turnover = the mean of
         traded_value_t / E_{t-1}, annualized (times periods_per_year), i.e. how many times a
         year the portfolio's value changes hands.
@@ -175,7 +176,8 @@ def compute_metrics(
     else:
         out["turnover"] = 0.0
     if cash is not None:
-        out["exposure"] = float(np.mean(1.0 - np.asarray(cash, dtype=np.float64) / equity))
+        invested = 1.0 - np.asarray(cash, dtype=np.float64)[1:] / equity[1:]
+        out["exposure"] = float(invested.mean()) if invested.size else 0.0
     else:
         out["exposure"] = 0.0
     return out
