@@ -1,0 +1,20 @@
+"""Evaluation on the one accounting engine: metrics, timing analysis, policy runner, baselines."""
+
+from ploutos.evaluation.baselines import BASELINES, BaselineResult, run_baselines
+from ploutos.evaluation.metrics import bootstrap_sharpe, compute_metrics
+from ploutos.evaluation.runner import EpisodeLog, episode_metrics, evaluate_policy, run_policy
+from ploutos.evaluation.timing import timing_quality, timing_report
+
+__all__ = [
+    "BASELINES",
+    "BaselineResult",
+    "EpisodeLog",
+    "bootstrap_sharpe",
+    "compute_metrics",
+    "episode_metrics",
+    "evaluate_policy",
+    "run_baselines",
+    "run_policy",
+    "timing_quality",
+    "timing_report",
+]
