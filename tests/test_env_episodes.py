@@ -175,7 +175,7 @@ def test_observations_ignore_bars_after_the_decision_day(obs_name: str) -> None:
         rec = rollout(env, actions)
         seen = rec["day"][:, 0] <= t
         rendered = [
-            env.obs_builder.render(CompactObs(d[None], p[None]))[0]
+            env.obs_builder.render(CompactObs(d, p))
             for d, p in zip(rec["day"][seen], rec["portfolio"][seen], strict=True)
         ]
         runs.append((rec["day"][seen], torch.stack(rendered)))
