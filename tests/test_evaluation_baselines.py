@@ -29,9 +29,21 @@ def results(market: Market) -> dict:
 def test_every_baseline_reports_the_same_metrics(results: dict) -> None:
     assert tuple(results) == BASELINES
     keys = set(results["cash"].metrics)
-    assert {"total_return", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
-            "profit_factor", "turnover", "exposure", "buy_quality", "sell_quality",
-            "mean_reward", "trades"} <= keys
+    assert {
+        "total_return",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "win_rate",
+        "profit_factor",
+        "turnover",
+        "exposure",
+        "buy_quality",
+        "sell_quality",
+        "mean_reward",
+        "trades",
+    } <= keys
     lengths = {len(r.equity) for r in results.values()}
     assert len(lengths) == 1
     for r in results.values():
@@ -86,7 +98,7 @@ def trend_market() -> Market:
     """Asset 0 rises 1 % a day, assets 1-3 fall 1 % a day (no noise)."""
     base = make_toy_market(n_days=120, warmup=25)
     days = np.arange(120)[:, None]
-    close = 100.0 * np.concatenate([1.01 ** days, 0.99 ** np.repeat(days, 3, axis=1)], axis=1)
+    close = 100.0 * np.concatenate([1.01**days, 0.99 ** np.repeat(days, 3, axis=1)], axis=1)
     t = torch.tensor(close, dtype=torch.float64)
     return replace(base, close=t, fill=t.clone(), fills_at_open=False)
 

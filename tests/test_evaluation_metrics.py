@@ -54,8 +54,19 @@ def test_first_day_loss_counts_in_drawdown() -> None:
 
 def test_flat_equity_is_all_zero_and_finite() -> None:
     m = compute_metrics(np.full(50, 1000.0))
-    for key in ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino",
-                "max_drawdown", "calmar", "turnover", "exposure", "win_rate", "profit_factor"):
+    for key in (
+        "total_return",
+        "annual_return",
+        "annual_volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "turnover",
+        "exposure",
+        "win_rate",
+        "profit_factor",
+    ):
         assert m[key] == 0.0, key
     assert m["days"] == 49.0
     assert all(np.isfinite(v) for v in m.values())
@@ -108,8 +119,9 @@ def test_trade_metrics() -> None:
     equity = np.array([100.0, 100.0, 110.0, 110.0])
     cash = np.array([100.0, 50.0, 55.0, 110.0])
     traded = np.array([50.0, 0.0, 55.0])
-    m = compute_metrics(equity, cash=cash, traded_value=traded,
-                        closed_pnl=np.array([5.0]), n_trades=2)
+    m = compute_metrics(
+        equity, cash=cash, traded_value=traded, closed_pnl=np.array([5.0]), n_trades=2
+    )
     assert m["exposure"] == pytest.approx(np.mean([0.5, 0.5, 0.0]))
     assert m["turnover"] == pytest.approx(np.mean([0.5, 0.0, 0.5]) * 252)
     assert m["trades"] == 2.0 and m["win_rate"] == 1.0

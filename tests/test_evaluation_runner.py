@@ -9,7 +9,7 @@ from conftest import cuda_params, make_toy_market
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.env.types import BUY, HOLD, SELL, CompactObs
-from ploutos.evaluation.runner import episode_metrics, evaluate_policy, run_policy
+from ploutos.evaluation.runner import episode_metrics, episode_timing, evaluate_policy, run_policy
 
 
 def make_cfg(reward: str = "pnl", obs: str = "v6", **env: object) -> DictConfig:
@@ -115,6 +115,12 @@ def test_round_trip_realized_pnl_and_win_rate(toy_market) -> None:
     m = episode_metrics(log, market)
     assert m["trades"] == 2.0 and m["closed_trades"] == 1.0
     assert m["win_rate"] == float(proceeds > cost)
+    timing = episode_timing(log, market)
+    t1 = timing["per_ticker"]["T1"]
+    assert t1["buy_good"] + t1["buy_bad"] == 1 and t1["sell_good"] + t1["sell_bad"] == 1
+    bought_low = market.close[t0 + 1 + 5, 1].item() > log.fill_price[0, 0, 1]
+    assert t1["buy_good"] == int(bought_low)
+    assert timing["per_ticker"]["T0"]["buy_good"] == 0
 
 
 def test_v7_starts_after_the_window_fills() -> None:
@@ -162,8 +168,15 @@ def test_evaluate_policy_is_deterministic_and_causal(toy_market, reward: str) ->
     m = evaluate_policy(policy, toy_market, make_cfg(reward=reward), split="val")
     assert all(flags == (True, False) for flags in policy.seen)
     assert policy.training  # the caller's mode is restored
-    for key in ("total_return", "sharpe", "max_drawdown", "win_rate", "buy_quality",
-                "sell_quality", "mean_reward"):
+    for key in (
+        "total_return",
+        "sharpe",
+        "max_drawdown",
+        "win_rate",
+        "buy_quality",
+        "sell_quality",
+        "mean_reward",
+    ):
         assert np.isfinite(m[key]), key
     assert m["trades"] > 0
     assert m["reward_used"] == "pnl"

@@ -2,7 +2,13 @@
 
 from ploutos.evaluation.baselines import BASELINES, BaselineResult, run_baselines
 from ploutos.evaluation.metrics import bootstrap_sharpe, compute_metrics
-from ploutos.evaluation.runner import EpisodeLog, episode_metrics, evaluate_policy, run_policy
+from ploutos.evaluation.runner import (
+    EpisodeLog,
+    episode_metrics,
+    episode_timing,
+    evaluate_policy,
+    run_policy,
+)
 from ploutos.evaluation.timing import timing_quality, timing_report
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "bootstrap_sharpe",
     "compute_metrics",
     "episode_metrics",
+    "episode_timing",
     "evaluate_policy",
     "run_baselines",
     "run_policy",

@@ -126,11 +126,16 @@ def index_equity(market: Market, days: np.ndarray, initial_cash: float) -> np.nd
 
 def _index_metrics(equity: np.ndarray, risk_free: float, periods_per_year: int) -> dict:
     # Fully invested, never trades: exposure 1 (cash 0), no trade, timing or reward numbers.
-    metrics = compute_metrics(
-        equity, periods_per_year, risk_free, cash=np.zeros_like(equity)
-    )
-    for key in ("buy_quality", "sell_quality", "buy_good", "buy_bad", "sell_good", "sell_bad",
-                "mean_reward"):
+    metrics = compute_metrics(equity, periods_per_year, risk_free, cash=np.zeros_like(equity))
+    for key in (
+        "buy_quality",
+        "sell_quality",
+        "buy_good",
+        "buy_bad",
+        "sell_good",
+        "sell_bad",
+        "mean_reward",
+    ):
         metrics[key] = 0.0
     return metrics
 
@@ -188,4 +193,3 @@ def run_baselines(
             "index", equity, _index_metrics(equity, risk_free, periods_per_year), None
         )
     return {name: results[name] for name in names if name in results}
-

@@ -148,6 +148,25 @@ def run_policy(
     )
 
 
+def episode_timing(log: EpisodeLog, market: Market, env_index: int = 0, horizon: int = 5) -> dict:
+    """timing_quality of one env's fills, overall and per ticker (print with timing_report).
+
+    Trades are judged at their slipped fill price against closes inside the evaluated split
+    only (up to its last day), so a validation run never reads the test period; trades in
+    the split's last `horizon` days are unjudged.
+    """
+    close = market.close[: int(log.days[-1]) + 1].cpu().numpy()
+    return timing_quality(
+        log.buy_mask[:, env_index],
+        log.sell_mask[:, env_index],
+        close,
+        log.fill_days,
+        horizon=horizon,
+        fill_price=log.fill_price[:, env_index],
+        tickers=log.tickers,
+    )
+
+
 def episode_metrics(
     log: EpisodeLog,
     market: Market,
@@ -156,11 +175,7 @@ def episode_metrics(
     risk_free: float = 0.0,
     periods_per_year: int = TRADING_DAYS,
 ) -> dict[str, float]:
-    """The metrics dict of one env of an EpisodeLog: curve, trade and timing metrics.
-
-    Timing judges trades against closes inside the evaluated split only (close up to the
-    split's last day), so a validation run never reads the test period.
-    """
+    """The metrics dict of one env of an EpisodeLog: curve, trade, timing and reward."""
     n = env_index
     sold = log.sell_mask[:, n]
     metrics = compute_metrics(
@@ -172,15 +187,7 @@ def episode_metrics(
         closed_pnl=log.realized_pnl[:, n][sold],
         n_trades=int(log.buy_mask[:, n].sum() + sold.sum()),
     )
-    close = market.close[: int(log.days[-1]) + 1].cpu().numpy()
-    timing = timing_quality(
-        log.buy_mask[:, n],
-        sold,
-        close,
-        log.fill_days,
-        horizon=horizon,
-        fill_price=log.fill_price[:, n],
-    )
+    timing = episode_timing(log, market, n, horizon)
     for key in ("buy_quality", "sell_quality", "buy_good", "buy_bad", "sell_good", "sell_bad"):
         metrics[key] = float(timing[key])
     metrics["mean_reward"] = float(log.rewards[:, n].mean())
