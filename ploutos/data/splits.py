@@ -1,0 +1,126 @@
+"""Train / val / test splits by date, and walk-forward folds, as day-index ranges.
+
+A split's `start` is its first tradable day: it is moved forward to the warm-up, so bars
+before it may feed features (and v7 windows) but are never traded. Stops are exclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from ploutos.data.validate import day_str, to_day
+from ploutos.errors import ConfigError, DataError
+from ploutos.market import SplitRange
+
+SPLIT_NAMES = ("train", "val", "test")
+# A split needs one day to decide on and the next to fill on.
+MIN_SPLIT_DAYS = 2
+
+
+def _checked_range(name: str, start: int, stop: int, warmup: int, dates: np.ndarray) -> SplitRange:
+    start = max(start, warmup)
+    if stop - start < MIN_SPLIT_DAYS:
+        at = day_str(dates[min(start, len(dates) - 1)])
+        raise DataError(
+            f"split {name} has {max(stop - start, 0)} tradable days from {at} (warm-up "
+            f"{warmup} days), fewer than {MIN_SPLIT_DAYS}; move data.splits or data.start"
+        )
+    return SplitRange(name, start, stop)
+
+
+def resolve_splits(
+    dates: np.ndarray, splits_cfg: Mapping[str, Any], warmup: int
+) -> dict[str, SplitRange]:
+    """Day ranges of train, val and test from data.splits.{train_start,val_start,test_start,end}.
+
+    train_start (None: the first day) <= val_start < test_start <= end (None: the last day).
+    A boundary date falls on the first trading day on or after it; `end` is inclusive.
+    """
+    dates = np.asarray(dates, "datetime64[D]")
+    bounds = {k: to_day(splits_cfg.get(k)) for k in ("train_start", "val_start", "test_start")}
+    bounds["end"] = to_day(splits_cfg.get("end"))
+    for key in ("val_start", "test_start"):
+        if bounds[key] is None:
+            raise ConfigError(f"data.splits.{key}", "is required (a date, e.g. 2017-01-01)")
+    train_start = bounds["train_start"] if bounds["train_start"] is not None else dates[0]
+    end = bounds["end"] if bounds["end"] is not None else dates[-1]
+    ordered = [("train_start", train_start), ("val_start", bounds["val_start"]),
+               ("test_start", bounds["test_start"]), ("end", end)]
+    for (prev_key, prev), (key, day) in pairwise(ordered):
+        if day < prev or (day == prev and key != "end"):
+            relation = "before" if day < prev else "the same day as"
+            raise ConfigError(
+                f"data.splits.{key}",
+                f"{day_str(day)} is {relation} data.splits.{prev_key} {day_str(prev)}",
+            )
+    if bounds["test_start"] > dates[-1]:
+        raise ConfigError(
+            "data.splits.test_start",
+            f"{day_str(bounds['test_start'])} is after the last date of the data "
+            f"{day_str(dates[-1])}",
+        )
+    idx = [int(np.searchsorted(dates, d, side="left")) for _, d in ordered[:3]]
+    idx.append(int(np.searchsorted(dates, end, side="right")))
+    return {
+        name: _checked_range(name, idx[i], idx[i + 1], warmup, dates)
+        for i, name in enumerate(SPLIT_NAMES)
+    }
+
+
+def _positive(wf_cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
+    value = wf_cfg.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"data.walk_forward.{key}", f"must be an integer >= {minimum}, "
+                                                      f"got {value!r}")
+    return value
+
+
+def walk_forward_folds(
+    dates: np.ndarray, wf_cfg: Mapping[str, Any], warmup: int
+) -> list[dict[str, SplitRange]]:
+    """Walk-forward folds over the whole calendar, each a dict of train/val/test ranges.
+
+    Fold k (from 0): train ends (exclusive) at warmup + train_days + k * step_days; in mode
+    `expanding` it starts at the warm-up, in `rolling` it holds the last train_days days.
+    Then embargo_days untouched days, val_days of validation, embargo_days again, test_days
+    of test. step_days defaults to test_days (test windows tile without overlap). Folds are
+    made while the test window fits in the data.
+    """
+    mode = wf_cfg.get("mode", "expanding")
+    if mode not in ("expanding", "rolling"):
+        raise ConfigError("data.walk_forward.mode", f"must be expanding or rolling, got {mode!r}")
+    train_days = _positive(wf_cfg, "train_days", MIN_SPLIT_DAYS)
+    val_days = _positive(wf_cfg, "val_days", MIN_SPLIT_DAYS)
+    test_days = _positive(wf_cfg, "test_days", MIN_SPLIT_DAYS)
+    step_days = test_days if wf_cfg.get("step_days") is None else _positive(wf_cfg, "step_days")
+    embargo = 0 if wf_cfg.get("embargo_days") is None else _positive(wf_cfg, "embargo_days", 0)
+
+    n_days = len(dates)
+    folds: list[dict[str, SplitRange]] = []
+    train_stop = warmup + train_days
+    while True:
+        val_start = train_stop + embargo
+        test_start = val_start + val_days + embargo
+        test_stop = test_start + test_days
+        if test_stop > n_days:
+            break
+        train_start = warmup if mode == "expanding" else train_stop - train_days
+        folds.append({
+            "train": SplitRange("train", train_start, train_stop),
+            "val": SplitRange("val", val_start, val_start + val_days),
+            "test": SplitRange("test", test_start, test_stop),
+        })
+        train_stop += step_days
+    if not folds:
+        need = warmup + train_days + 2 * embargo + val_days + test_days
+        raise DataError(
+            f"walk-forward: not one fold fits: warm-up {warmup} + train {train_days} + val "
+            f"{val_days} + test {test_days} + 2 x embargo {embargo} = {need} days, but the data "
+            f"have {n_days} ({day_str(dates[0]) if n_days else '-'} to "
+            f"{day_str(dates[-1]) if n_days else '-'})"
+        )
+    return folds
