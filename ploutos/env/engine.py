@@ -66,7 +66,8 @@ class TradingEnv:
 
         dev, n, a = self.device, n_envs, self.n_assets
         self.seeds = seed + torch.arange(n, dtype=_I64, device=dev)
-        self.episode_index = torch.zeros(n, dtype=_I64, device=dev)
+        # Counter of the episode each env is in; the first reset() makes it 0.
+        self.episode_index = torch.full((n,), -1, dtype=_I64, device=dev)
         self.cash = torch.full((n,), params.initial_cash, dtype=_F64, device=dev)
         self.shares = torch.zeros((n, a), dtype=_F64, device=dev)
         self.entry = torch.zeros((n, a), dtype=_F64, device=dev)
@@ -95,6 +96,7 @@ class TradingEnv:
         """Start a new episode in the envs where mask [N] is True."""
         m2 = mask.unsqueeze(1)
         cash0 = self.params.initial_cash
+        self.episode_index = self.episode_index + mask
         start = torch.where(mask, self._draw_starts(), self.start)
         self.day = torch.where(mask, start, self.day)
         self.end = torch.where(mask, start + self.episode_days, self.end)
@@ -194,7 +196,6 @@ class TradingEnv:
             "episode_trades": self.trades,
             "episode_wins": self.wins,
         }
-        self.episode_index = self.episode_index + done
         self._reset_where(done)
         portfolio = torch.where(done.unsqueeze(1), self._fresh, final_portfolio)
         return CompactObs(self.day, portfolio), reward, terminated, truncated, info

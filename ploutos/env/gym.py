@@ -1,0 +1,157 @@
+"""Gymnasium adapters over the batched engine: a single Env and a VectorEnv.
+
+Both step the same TradingEnv (DESIGN invariant 3); they only convert tensors to numpy and
+render the compact observation flat (market part, then portfolio state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from omegaconf import DictConfig
+
+from ploutos.env.engine import TradingEnv
+from ploutos.env.factory import make_env
+from ploutos.env.types import N_DISCRETE_ACTIONS, CompactObs
+from ploutos.market import Market
+
+# Logits beyond +-10 saturate the softmax; the bound keeps the Box finite for tools that sample.
+LOGIT_BOUND = 10.0
+
+
+def default_config(overrides: list[str] | None = None) -> DictConfig:
+    """The repository's composed root config (conf/train.yaml), with Hydra overrides."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    conf_dir = Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides or []))
+
+
+def _resolve(cfg: DictConfig | None, market: Market | None) -> tuple[DictConfig, Market]:
+    cfg = default_config() if cfg is None else cfg
+    if market is None:
+        from ploutos.pipeline import build_market
+
+        market, _ = build_market(cfg)
+    return cfg, market
+
+
+def _spaces(env: TradingEnv) -> tuple[spaces.Box, spaces.Space]:
+    obs_space = spaces.Box(-np.inf, np.inf, (env.obs_builder.flat_dim,), np.float32)
+    if env.action_mode == "discrete":
+        return obs_space, spaces.MultiDiscrete([N_DISCRETE_ACTIONS] * env.n_assets)
+    return obs_space, spaces.Box(-LOGIT_BOUND, LOGIT_BOUND, (env.action_dim,), np.float32)
+
+
+def _to_tensor(actions: Any, env: TradingEnv) -> torch.Tensor:
+    dtype = torch.int64 if env.action_mode == "discrete" else torch.float32
+    return torch.as_tensor(np.asarray(actions), dtype=dtype, device=env.device)
+
+
+class PloutosEnv(gym.Env):
+    """One trading env (gymnasium.make("Ploutos-v0", market=..., cfg=...)).
+
+    Without `market` the market is built from `cfg` (default: the repository's composed
+    config) by ploutos.pipeline.build_market. reset(seed=s) restarts the episode sequence of
+    seed s, so equal seeds give equal episodes.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        market: Market | None = None,
+        cfg: DictConfig | None = None,
+        split: str = "train",
+        seed: int = 0,
+        evaluation: bool = False,
+    ) -> None:
+        self.cfg, self.market = _resolve(cfg, market)
+        self._split, self._evaluation = split, evaluation
+        self.engine = self._build(seed)
+        self.observation_space, self.action_space = _spaces(self.engine)
+
+    def _build(self, seed: int) -> TradingEnv:
+        return make_env(self.cfg, self.market, 1, self._split, seed, self._evaluation)
+
+    def _flat(self, obs: CompactObs) -> np.ndarray:
+        return self.engine.obs_builder.render(obs)[0].cpu().numpy()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self.engine = self._build(seed)
+        obs = self.engine.reset()
+        return self._flat(obs), {"day": int(obs.day[0])}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, term, trunc, info = self.engine.step(_to_tensor(action, self.engine)[None])
+        done = bool(term[0] | trunc[0])
+        if done:  # gymnasium wants the episode's last observation, not the next episode's
+            obs = CompactObs(info["final_day"], info["final_portfolio"])
+        out = {"equity": float(info["equity"][0]), "day": int(info["day"][0])}
+        return self._flat(obs), float(reward[0]), bool(term[0]), bool(trunc[0]), out
+
+
+class PloutosVectorEnv(VectorEnv):
+    """N envs as one gymnasium VectorEnv over the batched engine (same-step autoreset:
+    a finished env's last observation is in info["final_obs"])."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        num_envs: int,
+        market: Market | None = None,
+        cfg: DictConfig | None = None,
+        split: str = "train",
+        seed: int = 0,
+    ) -> None:
+        self.cfg, self.market = _resolve(cfg, market)
+        self._split = split
+        self.num_envs = num_envs
+        self.engine = make_env(self.cfg, self.market, num_envs, split, seed)
+        self.single_observation_space, self.single_action_space = _spaces(self.engine)
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+
+    def _flat(self, obs: CompactObs) -> np.ndarray:
+        return self.engine.obs_builder.render(obs).cpu().numpy()
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None:
+            base = seed if isinstance(seed, int) else seed[0]
+            self.engine = make_env(self.cfg, self.market, self.num_envs, self._split, base)
+        return self._flat(self.engine.reset()), {}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, reward, term, trunc, info = self.engine.step(_to_tensor(actions, self.engine))
+        done = (term | trunc).cpu().numpy()
+        out: dict[str, Any] = {"equity": info["equity"].cpu().numpy()}
+        if done.any():
+            final = self._flat(CompactObs(info["final_day"], info["final_portfolio"]))
+            out["final_obs"] = np.where(done[:, None], final, np.nan).astype(np.float32)
+            out["_final_obs"] = done
+        return (
+            self._flat(obs),
+            reward.cpu().numpy(),
+            term.cpu().numpy(),
+            trunc.cpu().numpy(),
+            out,
+        )
