@@ -23,17 +23,17 @@ from ploutos.rewards.factory import make_reward
 
 PolicyFn = Callable[[CompactObs], torch.Tensor]
 
-# Per-step info keys recorded by run_policy: name in the log -> env info key.
-_STEP_FIELDS = {
-    "equity": "equity",
-    "cash": "cash",
-    "fill_price": "fill_price",
-    "filled_shares": "filled_shares",
-    "fees": "fees",
-    "realized_pnl": "realized_pnl",
-    "buy_mask": "buy_mask",
-    "sell_mask": "sell_mask",
-}
+# The env's per-step info entries recorded by run_policy, under the same names in the log.
+_STEP_FIELDS = (
+    "equity",
+    "cash",
+    "fill_price",
+    "filled_shares",
+    "fees",
+    "realized_pnl",
+    "buy_mask",
+    "sell_mask",
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ def run_policy(
         obs, reward, terminated, _, info = env.step(actions)
         actions_seen.append(actions.detach())
         rewards.append(reward)
-        for name, key in _STEP_FIELDS.items():
-            records[name].append(info[key])
+        for name in _STEP_FIELDS:
+            records[name].append(info[name])
     if not bool(terminated.all()):
         raise RuntimeError(
             f"evaluation env did not finish split '{split}' after {n_steps} steps; "
