@@ -74,9 +74,7 @@ def test_macd(data, fast, slow, signal):
     ours = ind.macd(f["close"], fast, slow, signal)
     atol = 1e-9 * float(np.median(data["close"]))
     for part in range(3):
-        ref = _per_ticker(
-            lambda c: talib.MACD(c, fast, slow, signal), data["close"], index=part
-        )
+        ref = _per_ticker(lambda c: talib.MACD(c, fast, slow, signal), data["close"], index=part)
         _assert_same(ours[part], ref, atol=atol)
 
 

@@ -143,7 +143,9 @@ def cci(high: pd.DataFrame, low: pd.DataFrame, close: pd.DataFrame, period: int)
     mean_dev = np.abs(windows - mean[..., None]).mean(axis=-1)
     typical = tp.to_numpy()[period - 1 :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(mean_dev != 0.0, (typical - mean) / (0.015 * mean_dev), np.nan)
+        # A flat window's deviation is rounding noise (an ulp of the mean), not a signal.
+        flat = mean_dev <= 1e-12 * np.abs(mean)
+        value = np.where(flat, np.nan, (typical - mean) / (0.015 * mean_dev))
     return _pad(value, tp)
 
 

@@ -131,7 +131,9 @@ def _check_value(value: Any, default: Any, key: str) -> Any:
 
 def compute_raw(inputs: Inputs, request: FeatureRequest) -> np.ndarray:
     """The feature as computed, float64 [T, A], before warm-up blanking and clean-up."""
-    out = np.asarray(request.spec.compute(inputs, **request.params), dtype=np.float64)
+    # 0 / 0 and log(0) are expected on flat prices or zero volume; finish() handles them.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(request.spec.compute(inputs, **request.params), dtype=np.float64)
     expected = inputs.close.shape
     if out.shape != expected:
         raise RuntimeError(f"feature '{request.column}' returned {out.shape}, not {expected}")
