@@ -100,7 +100,7 @@ def check_calendars(calendars: Mapping[str, np.ndarray]) -> np.ndarray:
             others = [t for t, d in calendars.items() if t != ticker and missing[0] in d]
             raise DataError(
                 f"calendars disagree: ticker {ticker} has no bar on {day_str(missing[0])} "
-                f"({missing.size} such days in all) while {_name_list(others)} do"
+                f"({missing.size} such days in all) while {_name_list(others)} have one"
             )
     return union
 
@@ -114,6 +114,10 @@ def _series(bars: Bars) -> list[tuple[str, str, np.ndarray, tuple[str, ...]]]:
     return out
 
 
+def _who(name: str) -> str:
+    return name if name.startswith("benchmark ") else f"ticker {name}"
+
+
 def _check_positive(bars: Bars) -> None:
     for _, field, values, names in _series(bars):
         bad = values < 0 if field == "volume" else values <= 0
@@ -121,7 +125,7 @@ def _check_positive(bars: Bars) -> None:
             t, a = np.argwhere(bad)[0]
             kind = "negative volume" if field == "volume" else f"non-positive {field}"
             raise DataError(
-                f"ticker {names[a]}: {kind} {values[t, a]:g} on {day_str(bars.dates[t])}"
+                f"{_who(names[a])}: {kind} {values[t, a]:g} on {day_str(bars.dates[t])}"
             )
 
 
@@ -146,7 +150,7 @@ def _check_nan(bars: Bars, max_ffill_days: int, requested_start: np.datetime64 |
         if not has_any.all():
             a = int(np.argmin(has_any))
             raise DataError(
-                f"ticker {names[a]}: no {field} at all between {day_str(dates[0])} and "
+                f"{_who(names[a])}: no {field} at all between {day_str(dates[0])} and "
                 f"{day_str(dates[-1])}"
             )
         first = valid.argmax(axis=0)
@@ -154,11 +158,12 @@ def _check_nan(bars: Bars, max_ffill_days: int, requested_start: np.datetime64 |
             a = int(np.argmax(first))
             start = requested_start if requested_start is not None else dates[0]
             start = max(start, dates[0])
+            first_day = day_str(dates[first[a]])
             raise DataError(
-                f"ticker {names[a]}: history starts on {day_str(dates[first[a]])}, after the "
-                f"requested start {day_str(start)} (no {field} from {day_str(dates[0])}; "
-                f"never back-filled); set data.start to {day_str(dates[first[a]])} or later, "
-                f"or drop {names[a]} from data.tickers"
+                f"{_who(names[a])}: history starts on {first_day}, after the requested start "
+                f"{day_str(start)} (no {field} from {day_str(dates[0])} until then, and prices "
+                f"are never back-filled); set data.start to {first_day} or later, or drop "
+                f"{names[a]} from data.tickers"
             )
         out = _ffill(values, max_ffill_days)
         left = np.isnan(out)
@@ -171,7 +176,7 @@ def _check_nan(bars: Bars, max_ffill_days: int, requested_start: np.datetime64 |
             while run_end + 1 < len(dates) and np.isnan(values[run_end + 1, a]):
                 run_end += 1
             raise DataError(
-                f"ticker {names[a]}: {run_end - run_start + 1} consecutive days without {field} "
+                f"{_who(names[a])}: {run_end - run_start + 1} consecutive days without {field} "
                 f"from {day_str(dates[run_start])} to {day_str(dates[run_end])}, more than "
                 f"data.max_ffill_days={max_ffill_days} can forward-fill"
             )
