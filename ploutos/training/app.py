@@ -143,7 +143,9 @@ def train(
     started = time.perf_counter()
     status, error = "completed", None
     try:
-        trainer.fit(module, ckpt_path=cfg.ckpt_path)
+        # Full checkpoints (optimizer, RNG, loop and callback state) are pickles: resume only
+        # from files you wrote or trust.
+        trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=False)
         if stopping.stopped_at is not None:
             status = "early_stopped"
     except FloatingPointError as err:

@@ -193,7 +193,7 @@ class EnvStepCheckpoint(Callback):
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path) -> str:
         iteration = int(getattr(pl_module, "iterations", -1))
         assert_finite_parameters(pl_module, iteration, self.last_good)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         self.last_saved_steps = int(pl_module.env_steps)
         return str(path)
 
