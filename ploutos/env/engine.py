@@ -196,7 +196,10 @@ class TradingEnv:
             "episode_trades": self.trades,
             "episode_wins": self.wins,
         }
-        self._reset_where(done)
+        # On CPU, done.any() costs no device sync and skips the masked resets on most steps;
+        # on CUDA the resets always run masked so the rollout never waits for the device.
+        if self.device.type != "cpu" or bool(done.any()):
+            self._reset_where(done)
         portfolio = torch.where(done.unsqueeze(1), self._fresh, final_portfolio)
         return CompactObs(self.day, portfolio), reward, terminated, truncated, info
 

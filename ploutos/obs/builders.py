@@ -49,12 +49,14 @@ class ObsBuilder:
 
     def render_into(self, obs: CompactObs, out: torch.Tensor) -> None:
         """Render into a preallocated [N, flat_dim] buffer (saves an allocation per step)."""
-        market_part = out[:, : self.market_dim].view(-1, *self.market_shape)
-        self._gather(obs.day, market_part)
+        self._gather(obs.day, out[:, : self.market_dim])
         out[:, self.market_dim :] = obs.portfolio
 
     def _gather(self, days: torch.Tensor, out: torch.Tensor) -> None:
-        torch.index_select(self.market.features, 0, days, out=out)
+        """Write the flattened market part of `days` [N] into out [N, market_dim]."""
+        # index_select over 2-D rows is a plain row copy; over [T, A, F] it is many times slower.
+        flat = self.market.features.view(self.market.n_days, -1)
+        torch.index_select(flat, 0, days, out=out)
 
 
 class V6Builder(ObsBuilder):
@@ -68,7 +70,8 @@ class V6Builder(ObsBuilder):
         self.min_day = market.warmup
 
     def market_view(self, days: torch.Tensor) -> torch.Tensor:
-        return self.market.features.index_select(0, days)
+        flat = self.market.features.view(self.market.n_days, -1)
+        return flat.index_select(0, days).view(-1, *self.market_shape)
 
 
 class V7Builder(ObsBuilder):
@@ -94,7 +97,8 @@ class V7Builder(ObsBuilder):
     def _gather(self, days: torch.Tensor, out: torch.Tensor) -> None:
         # Envs share days; materialize each distinct window once and copy it to its envs.
         unique, inverse = torch.unique(days, return_inverse=True)
-        torch.index_select(self.market_view(unique), 0, inverse, out=out)
+        windows = self.market_view(unique).reshape(unique.shape[0], -1)
+        torch.index_select(windows, 0, inverse, out=out)
 
 
 def make_obs_builder(obs_cfg: DictConfig, market: Market) -> ObsBuilder:
