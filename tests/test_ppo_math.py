@@ -69,8 +69,9 @@ def _loss_inputs():
 
 
 def test_ppo_loss_by_hand_with_clipped_value_loss():
-    loss, stats = ppo_loss(**_loss_inputs(), clip_coef=0.2, clip_vloss=True, vf_coef=0.5,
-                           ent_coef=0.1, norm_adv=False)  # fmt: skip
+    loss, stats = ppo_loss(
+        **_loss_inputs(), clip_coef=0.2, clip_vloss=True, vf_coef=0.5, ent_coef=0.1, norm_adv=False
+    )
     # ratios 1.5, 0.5. Surrogate: max(-1*1.5, -1*1.2) = -1.2; max(2*0.5, 2*0.8) = 1.6.
     assert stats["policy_loss"].item() == pytest.approx(0.2)
     # Clipped values 0.5 +- 0.2 -> 0.7, 0.3: max((1-2)^2, (0.7-2)^2) = 1.69,
@@ -84,8 +85,9 @@ def test_ppo_loss_by_hand_with_clipped_value_loss():
 
 
 def test_ppo_loss_unclipped_value_and_normalized_advantages():
-    loss, stats = ppo_loss(**_loss_inputs(), clip_coef=0.2, clip_vloss=False, vf_coef=0.5,
-                           ent_coef=0.0, norm_adv=True)  # fmt: skip
+    loss, stats = ppo_loss(
+        **_loss_inputs(), clip_coef=0.2, clip_vloss=False, vf_coef=0.5, ent_coef=0.0, norm_adv=True
+    )
     # Advantages [1, -2] normalize to [+a, -a] with a = 1.5 / std([1, -2]) = 1 / sqrt(2).
     a = 1.5 / (math.sqrt(4.5) + 1e-8)
     pg = (max(-a * 1.5, -a * 1.2) + max(a * 0.5, a * 0.8)) / 2
@@ -97,8 +99,9 @@ def test_ppo_loss_unclipped_value_and_normalized_advantages():
 def test_ppo_loss_gradient_vanishes_outside_the_clip_range():
     inputs = _loss_inputs()
     inputs["new_logprob"] = inputs["new_logprob"].clone().requires_grad_(True)
-    loss, _ = ppo_loss(**inputs, clip_coef=0.2, clip_vloss=False, vf_coef=0.0, ent_coef=0.0,
-                       norm_adv=False)  # fmt: skip
+    loss, _ = ppo_loss(
+        **inputs, clip_coef=0.2, clip_vloss=False, vf_coef=0.0, ent_coef=0.0, norm_adv=False
+    )
     loss.backward()
     # Both ratios sit past the clip on the side the advantage favours: no policy gradient.
     assert inputs["new_logprob"].grad.tolist() == [0.0, 0.0]

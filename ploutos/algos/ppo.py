@@ -29,6 +29,26 @@ from ploutos.models import make_policy
 LOSS_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
+def _numpy_rng_state() -> dict[str, Any]:
+    # Plain types and tensors only, so checkpoints load with torch.load(weights_only=True).
+    # The legacy global numpy state is the one third-party code draws from.
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
+
+
+def _set_numpy_rng_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(  # noqa: NPY002
+        (state["name"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
+    )
+
+
 class TrainingDivergedError(PloutosError, FloatingPointError):
     """A loss, gradient or parameter became NaN or Inf; the optimizer step was not taken."""
 
@@ -157,7 +177,9 @@ class PPO(L.LightningModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_Iterations(self), batch_size=None)
+        # Its own generator: a DataLoader iterator otherwise draws a seed from the global torch
+        # RNG when an epoch starts, and a resumed run would then sample other actions.
+        return DataLoader(_Iterations(self), batch_size=None, generator=torch.Generator())
 
     def on_train_epoch_start(self) -> None:
         if self.iterations >= self.n_iterations:
@@ -182,7 +204,7 @@ class PPO(L.LightningModule):
         a = self.cfg.algo
         lr = float(a.learning_rate)
         if a.anneal_lr:
-            lr *= 1.0 - self.iterations / self.n_iterations
+            lr *= max(0.0, 1.0 - self.iterations / self.n_iterations)
         for group in optimizer.param_groups:
             group["lr"] = lr
         self.policy.train()
@@ -354,8 +376,7 @@ class PPO(L.LightningModule):
         checkpoint["rng_states"] = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            # The legacy global numpy state is the one third-party code draws from.
-            "numpy": np.random.get_state(),  # noqa: NPY002
+            "numpy": _numpy_rng_state(),
             "python": random.getstate(),
         }
         checkpoint["cfg"] = OmegaConf.to_container(self.cfg, resolve=True)
@@ -373,7 +394,7 @@ class PPO(L.LightningModule):
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])  # noqa: NPY002
+        _set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
         if checkpoint.get("market_meta") is not None:
             self.market_meta = checkpoint["market_meta"]

@@ -1,0 +1,209 @@
+"""The PPO LightningModule on toy markets: iterations, seeding, resume state, guards, learning."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import lightning as L
+import pytest
+import torch
+from conftest import make_toy_market
+from omegaconf import OmegaConf
+
+from ploutos.algos.ppo import PPO, TrainingDivergedError
+from ploutos.env.types import BUY, CompactObs
+from ploutos.errors import ConfigError
+from ploutos.obs import fresh_portfolio
+
+
+def _cfg(model: str = "mlp", obs: str = "v6", **overrides):
+    cfg = OmegaConf.create(
+        {
+            "seed": 3,
+            "total_timesteps": 2048,
+            "ent_coef": 0.01,
+            "env": OmegaConf.load("conf/env/default.yaml"),
+            "obs": OmegaConf.load(f"conf/obs/{obs}.yaml"),
+            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
+            "model": OmegaConf.load(f"conf/model/{model}.yaml"),
+            "algo": OmegaConf.load("conf/algo/ppo.yaml"),
+        }
+    )
+    cfg.algo.n_envs, cfg.algo.n_steps, cfg.env.episode_days = 16, 16, 24
+    cfg.model.update({"hidden_sizes": [32, 32]} if model == "mlp" else {"d_model": 16})
+    if obs == "v7":
+        cfg.obs.lookback = 10
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
+
+
+def _params(module: PPO) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.policy.parameters()])
+
+
+@pytest.mark.parametrize(
+    ("model", "obs", "mode"),
+    [("mlp", "v6", "discrete"), ("mlp", "v6", "weights"), ("transformer", "v7", "discrete")],
+)
+def test_iterations_count_env_steps_and_change_parameters(model, obs, mode):
+    module = PPO(_cfg(model, obs, **{"env.action_mode": mode}), make_toy_market(n_days=160))
+    optimizer = module.configure_optimizers()
+    before = _params(module)
+    stats = [module.train_iteration(optimizer) for _ in range(2)]
+    assert module.iterations == 2 and module.env_steps == 2 * 16 * 16
+    assert module.n_iterations == 8  # ceil(2048 / 256)
+    assert not torch.equal(before, _params(module))
+    assert stats[1]["env_steps"] == 512.0
+    assert stats[1]["lr"] == pytest.approx(3e-4 * (1 - 1 / 8))  # linear annealing
+    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm"):
+        assert torch.isfinite(torch.tensor(stats[1][key])), key
+    assert stats[1]["value_loss"] > 0 and stats[1]["entropy"] > 0
+    # Episodes of 24 steps finish during the second 16-step rollout.
+    assert stats[1]["episode_length"] == 24.0
+
+
+def test_same_seed_same_curves_and_another_seed_differs():
+    market = make_toy_market()
+    runs = []
+    for seed in (3, 3, 4):
+        module = PPO(_cfg(seed=seed), market)
+        optimizer = module.configure_optimizers()
+        runs.append([module.train_iteration(optimizer)["value_loss"] for _ in range(2)])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_state_round_trip_gives_an_identical_next_iteration():
+    market = make_toy_market()
+    straight = PPO(_cfg(), market)
+    optimizer = straight.configure_optimizers()
+    for _ in range(2):
+        straight.train_iteration(optimizer)
+    saved: dict = {
+        "state_dict": straight.state_dict(),
+        "optimizer": optimizer.state_dict(),
+    }
+    straight.on_save_checkpoint(saved)
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    expected = straight.train_iteration(optimizer)
+
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    torch.manual_seed(999)  # the resumed module must not depend on the RNG it starts with
+    resumed = PPO(_cfg(), market)
+    resumed.load_state_dict(loaded["state_dict"])
+    resumed_optimizer = resumed.configure_optimizers()
+    resumed_optimizer.load_state_dict(loaded["optimizer"])
+    resumed.on_load_checkpoint(loaded)
+    assert resumed.env_steps == 512 and resumed.iterations == 2
+    assert loaded["cfg"]["algo"]["ent_coef"] == 0.01  # resolved, plain
+    got = resumed.train_iteration(resumed_optimizer)
+    for key in ("policy_loss", "value_loss", "approx_kl", "episode_return", "lr"):
+        assert got[key] == expected[key], key
+    assert torch.equal(_params(resumed), _params(straight))
+
+
+class _StopAfter(L.Callback):
+    """Ends a fit after some iterations, as a killed run would (same total_timesteps)."""
+
+    def __init__(self, iterations: int) -> None:
+        self.iterations = iterations
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if pl_module.iterations >= self.iterations:
+            trainer.should_stop = True
+
+
+def test_lightning_trainer_runs_to_total_timesteps_and_resumes(tmp_path):
+    def trainer(*callbacks) -> L.Trainer:
+        return L.Trainer(
+            max_epochs=-1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            log_every_n_steps=1,
+            callbacks=list(callbacks),
+        )
+
+    market = make_toy_market()
+    straight = PPO(_cfg(total_timesteps=768), market)
+    fit = trainer()
+    fit.fit(straight)
+    assert straight.iterations == 3 and straight.env_steps == 768
+    assert "train/env_steps_per_sec" in fit.callback_metrics
+
+    killed = PPO(_cfg(total_timesteps=768), market)
+    part = trainer(_StopAfter(2))
+    part.fit(killed)
+    assert killed.iterations == 2
+    part.save_checkpoint(tmp_path / "two.ckpt")
+    resumed = PPO(_cfg(total_timesteps=768), market)
+    trainer().fit(resumed, ckpt_path=tmp_path / "two.ckpt")
+    assert resumed.iterations == 3 and resumed.env_steps == 768
+    assert torch.equal(_params(resumed), _params(straight))
+
+
+def test_nan_loss_stops_before_the_optimizer_step():
+    module = PPO(_cfg(), make_toy_market())
+    optimizer = module.configure_optimizers()
+    module.train_iteration(optimizer)
+    with torch.no_grad():
+        module.policy.body.vf_head.bias.fill_(torch.nan)
+    before = _params(module)
+    with pytest.raises(TrainingDivergedError, match=r"^iteration 2: \w+ is nan"):
+        module.train_iteration(optimizer)
+    assert torch.equal(_params(module).nan_to_num(), before.nan_to_num())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("algo.n_envs", 0),
+        ("algo.gamma", 1.5),
+        ("algo.clip_coef", 0.0),
+        ("algo.target_kl", -0.1),
+        ("algo.ent_coef", -0.01),
+        ("algo.num_minibatches", 10_000),
+        ("algo.clip_vloss", "yes"),
+        ("algo.learning_rate", "fast"),
+    ],
+)
+def test_bad_algo_config_names_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"^{key}:"):
+        PPO(_cfg(**{key: value}), make_toy_market())
+
+
+def _rising_and_falling_market():
+    """Asset 0 rises 0.5% a day, asset 1 falls 0.5%: buying 0 and never 1 is plainly right."""
+    market = make_toy_market(n_days=200, n_assets=2, n_features=3)
+    t = torch.arange(market.n_days, dtype=torch.float64)
+    close = torch.stack((50 * 1.005**t, 50 * 0.995**t), dim=1)
+    return dataclasses.replace(market, close=close, fill=close.clone())
+
+
+def test_learns_to_buy_the_rising_asset():
+    market = _rising_and_falling_market()
+    overrides = {
+        "ent_coef": 0.0,
+        "total_timesteps": 10 * 1024,
+        "algo.n_envs": 32,
+        "algo.n_steps": 32,
+        "algo.learning_rate": 1e-3,
+        "env.episode_days": 32,
+    }
+    cfg = _cfg(**overrides)
+    module = PPO(cfg, market)
+    optimizer = module.configure_optimizers()
+    fresh = CompactObs(torch.arange(20, 80), fresh_portfolio(2, market.device).expand(60, -1))
+    dist0, _ = module.policy(fresh)
+    stats = [module.train_iteration(optimizer) for _ in range(10)]
+    dist, _ = module.policy(fresh)
+    buy = dist.probs[:, :, BUY].mean(dim=0)
+    assert dist0.probs[:, 0, BUY].mean().item() < 0.4
+    assert buy[0].item() > 0.7 and buy[1].item() < 0.1
+    assert stats[-1]["episode_return"] > stats[0]["episode_return"] + 2.0
