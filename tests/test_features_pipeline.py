@@ -244,3 +244,10 @@ def test_config_from_hydra_yaml_accepts_bare_names():
     fs = build_features(make_bars(n_days=80), cfg)
     assert fs.names == ("rsi_14", "logret_3")
     assert fs.groups == ("oscillators", "returns")
+
+
+@pytest.mark.slow
+def test_v2_for_20_tickers_and_8300_days_builds_in_seconds():
+    from ploutos.features.timing import time_build
+
+    assert time_build(20, 8300) < 30.0
