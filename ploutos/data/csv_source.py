@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from ploutos.data.bars import Bars
-from ploutos.data.frames import FIELDS, bars_from_frames
-from ploutos.data.validate import check_known
+from ploutos.data.frames import FIELDS, bars_from_frames, day_index
+from ploutos.data.validate import check_dates, check_known
 from ploutos.errors import ConfigError, DataError
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -43,6 +43,7 @@ def _to_frame(raw: pd.DataFrame, columns: Mapping[str, str | None], who: str,
     if "close" not in fields:
         raise DataError(f"{who}: no close column {columns.get('close')!r} (columns: "
                         f"{list(raw.columns)}); set data.columns.close")
+    check_dates(day_index(dates), who)
     frame = raw[list(fields.values())].set_axis(list(fields), axis=1)
     return frame.set_axis(pd.DatetimeIndex(dates), axis=0)
 
@@ -84,7 +85,7 @@ def _from_long(path: Path, tickers: Sequence[str] | None, benchmark: str | None,
     if ticker_col not in raw.columns:
         raise DataError(f"{path}: no ticker column {ticker_col!r} (columns: {list(raw.columns)});"
                         " set data.columns.ticker")
-    groups = {str(name): group for name, group in raw.groupby(ticker_col, sort=False)}
+    groups = {str(name): group for name, group in raw.groupby(ticker_col, sort=True)}
     available = [t for t in groups if t != benchmark]
     tickers = available if tickers is None else list(tickers)
     check_known(tickers, available, f"csv ({path})")
