@@ -36,7 +36,11 @@ YF_FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Vo
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 META_KEY = b"ploutos.coverage"
 ONE_DAY = np.timedelta64(1, "D")
-DEFAULT_CACHE = "~/.cache/ploutos/yahoo"
+
+
+def default_cache_dir() -> Path:
+    """$PLOUTOS_CACHE/yahoo, else ~/.cache/ploutos/yahoo (conf/data/yahoo.yaml says the same)."""
+    return Path(os.environ.get("PLOUTOS_CACHE", "~/.cache/ploutos")).expanduser() / "yahoo"
 
 
 def yfinance_download(tickers: list[str], start: str, end: str) -> pd.DataFrame:
@@ -217,7 +221,7 @@ def load_yahoo(cfg: Mapping[str, Any], tickers: Sequence[str] | None,
     benchmark = cfg.get("benchmark")
     wanted = [*tickers, *([benchmark] if benchmark and benchmark not in tickers else [])]
     frames = fetch_yahoo(
-        wanted, start, end, cfg.get("cache_dir") or DEFAULT_CACHE, downloader,
+        wanted, start, end, cfg.get("cache_dir") or default_cache_dir(), downloader,
         retries=int(cfg.get("retries", 3)), backoff_seconds=float(cfg.get("backoff_seconds", 1.0)),
     )
     missing = [t for t in wanted if t not in frames]
