@@ -104,6 +104,7 @@ def test_csv_calendar_disagreement_and_bad_columns(tmp_path):
     ticker_frame(2).drop(index=[4]).to_csv(tmp_path / "BBB.csv", index=False)
     with pytest.raises(DataError, match=r"ticker BBB has no bar on 2021-03-05"):
         load_bars(csv_cfg(tmp_path))
+    assert load_bars(csv_cfg(tmp_path, start="2021-03-08")).n_days == 25  # the gap is cut off
     with pytest.raises(DataError, match=r"ticker AAA .*no close column 'Close'"):
         load_bars(csv_cfg(tmp_path, columns={**COLUMNS, "close": "Close"}))
     with pytest.raises(ConfigError, match=r"^data.path:"):

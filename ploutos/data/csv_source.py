@@ -15,7 +15,7 @@ import pandas as pd
 
 from ploutos.data.bars import Bars
 from ploutos.data.frames import FIELDS, bars_from_frames, day_index
-from ploutos.data.validate import check_dates, check_known
+from ploutos.data.validate import check_dates, check_known, to_day
 from ploutos.errors import ConfigError, DataError
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -110,4 +110,5 @@ def load_csv(cfg: Mapping[str, Any], tickers: Sequence[str] | None) -> Bars:
     benchmark, date_format = cfg.get("benchmark"), cfg.get("date_format")
     read = _from_directory if path.is_dir() else _from_long
     frames, bench = read(path, tickers, benchmark, columns, date_format)
-    return bars_from_frames(frames, "csv", bench, benchmark, notes=(f"csv: {path}",))
+    return bars_from_frames(frames, "csv", bench, benchmark, notes=(f"csv: {path}",),
+                            start=to_day(cfg.get("start")), end=to_day(cfg.get("end")))

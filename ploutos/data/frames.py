@@ -22,25 +22,41 @@ def day_index(index: pd.Index) -> np.ndarray:
     return stamps.values.astype("datetime64[D]")
 
 
+def _within(days: np.ndarray, start: np.datetime64 | None, end: np.datetime64 | None
+            ) -> np.ndarray:
+    keep = np.ones(len(days), dtype=bool)
+    if start is not None:
+        keep &= days >= start
+    if end is not None:
+        keep &= days <= end
+    return keep
+
+
 def bars_from_frames(
     frames: Mapping[str, pd.DataFrame],
     source: str,
     benchmark: pd.Series | None = None,
     benchmark_name: str | None = None,
     notes: tuple[str, ...] = (),
+    start: np.datetime64 | None = None,
+    end: np.datetime64 | None = None,
 ) -> Bars:
     """Stack per-ticker frames (date index, lower-case field columns) into Bars.
 
-    Each ticker's dates must be sorted and unique, and every ticker must trade on every day
-    of the union calendar from its first bar on. A field absent for some ticker is dropped
-    for all (with a note) so the arrays stay rectangular; `close` is required.
+    Each ticker's dates must be sorted and unique, and on [start, end] every ticker must
+    trade on every day of the union calendar from its first bar on. A field absent for some
+    ticker is dropped for all (with a note) so the arrays stay rectangular; `close` is required.
     """
     calendars: dict[str, np.ndarray] = {}
+    kept: dict[str, pd.DataFrame] = {}
     for ticker, frame in frames.items():
         if "close" not in frame.columns:
             raise DataError(f"ticker {ticker}: no close column (has {list(frame.columns)})")
-        calendars[ticker] = day_index(frame.index)
-        check_dates(calendars[ticker], f"ticker {ticker}")
+        days = day_index(frame.index)
+        check_dates(days, f"ticker {ticker}")
+        inside = _within(days, start, end)
+        calendars[ticker], kept[ticker] = days[inside], frame[inside]
+    frames = kept
     dates = check_calendars(calendars)
     fields = [f for f in FIELDS if all(f in frame.columns for frame in frames.values())]
     dropped = [f for f in FIELDS if f not in fields and any(f in fr for fr in frames.values())]
@@ -55,8 +71,9 @@ def bars_from_frames(
     if benchmark is not None:
         bench_days = day_index(benchmark.index)
         check_dates(bench_days, f"benchmark {benchmark_name}")
+        inside = _within(bench_days, start, end)
         bench = (
-            pd.Series(benchmark.to_numpy(np.float64), index=bench_days)
+            pd.Series(benchmark.to_numpy(np.float64)[inside], index=bench_days[inside])
             .reindex(dates)
             .to_numpy(np.float64)
         )
