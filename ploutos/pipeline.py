@@ -1,0 +1,126 @@
+"""From config to Market: load and validate bars, build causal features, fit the normalizer
+on the training split only, and put everything on tensors.
+
+This is the one place the data flow of DESIGN.md's one-line picture is wired together; the
+training app, the backtest and the gymnasium adapter all start here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ploutos.data import data_fingerprint, load_bars
+from ploutos.data.bars import Bars
+from ploutos.data.splits import resolve_splits
+from ploutos.data.validate import check_history
+from ploutos.features import build_features
+from ploutos.features.normalizer import AdaptiveNormalizer
+from ploutos.market import Market, SplitRange
+
+
+@dataclass
+class MarketReport:
+    """What a run needs to remember about its market: shown at start, stored in checkpoints."""
+
+    bars: Bars
+    feature_names: tuple[str, ...]
+    feature_groups: tuple[str, ...]
+    skipped: dict[str, str]
+    splits: dict[str, SplitRange]
+    warmup: int
+    normalizer_state: dict[str, Any]
+    fingerprint: str
+    build_seconds: float
+    feature_summary: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        return self.bars.tickers
+
+    def market_meta(self, cfg: DictConfig) -> dict[str, Any]:
+        """Everything a checkpoint must carry so a backtest needs nothing else."""
+        return {
+            "tickers": list(self.tickers),
+            "feature_names": list(self.feature_names),
+            "normalizer_state": self.normalizer_state,
+            "fingerprint": self.fingerprint,
+            "data": OmegaConf.to_container(cfg.data, resolve=True),
+            "features": OmegaConf.to_container(cfg.features, resolve=True),
+        }
+
+    def summary(self) -> str:
+        bars = self.bars
+        dates = bars.dates
+        lines = [
+            f"data: {bars.source}, {bars.n_assets} tickers x {bars.n_days} days "
+            f"({dates[0]} .. {dates[-1]}), columns: {', '.join(bars.columns)}",
+            f"tickers: {' '.join(bars.tickers)}",
+            f"benchmark: {bars.benchmark_name or 'none (equal-weight universe)'}",
+        ]
+        lines += [f"note: {n}" for n in (*bars.notes, *self.notes)]
+        lines.append(self.feature_summary.rstrip())
+        lines.append(f"warm-up: {self.warmup} days before the first tradable day")
+        for split in self.splits.values():
+            lines.append(
+                f"split {split.name:5s}: {dates[split.start]} .. {dates[split.stop - 1]} "
+                f"({split.n_days} tradable days)"
+            )
+        lines.append(f"normalizer: {self.normalizer_state.get('mode', 'off')}")
+        lines.append(f"fingerprint: {self.fingerprint[:16]}  built in {self.build_seconds:.2f}s")
+        return "\n".join(lines)
+
+
+def build_market(cfg: DictConfig) -> tuple[Market, MarketReport]:
+    """Build the run's Market (on the CPU; call .to(device) for another device)."""
+    started = time.perf_counter()
+    bars = load_bars(cfg.data)
+    feature_set = build_features(bars, cfg.features)
+    # A v7 window reaches lookback - 1 days further back than the features' own warm-up,
+    # so the first tradable day of every split is where the whole window is defined.
+    lookback = int(cfg.obs.get("lookback", 1) or 1)
+    first_observable_day = feature_set.warmup + lookback - 1
+    check_history(bars, first_observable_day, None)
+    splits = resolve_splits(bars.dates, cfg.data.splits, first_observable_day)
+
+    normalizer = AdaptiveNormalizer.from_config(cfg.features.normalizer)
+    train = splits["train"]
+    values = normalizer.fit(feature_set.values, slice(train.start, train.stop)).transform(
+        feature_set.values
+    )
+
+    fill = bars.open if bars.open is not None else bars.close
+    market = Market(
+        dates=bars.dates,
+        tickers=bars.tickers,
+        close=torch.as_tensor(bars.close, dtype=torch.float64),
+        fill=torch.as_tensor(fill, dtype=torch.float64),
+        features=torch.as_tensor(np.ascontiguousarray(values), dtype=torch.float32),
+        feature_names=feature_set.names,
+        splits=splits,
+        warmup=feature_set.warmup,
+        benchmark=None
+        if bars.benchmark is None
+        else torch.as_tensor(bars.benchmark, dtype=torch.float64),
+        benchmark_name=bars.benchmark_name,
+        fills_at_open=bars.open is not None,
+    )
+    report = MarketReport(
+        bars=bars,
+        feature_names=feature_set.names,
+        feature_groups=feature_set.groups,
+        skipped=dict(feature_set.skipped),
+        splits=splits,
+        warmup=feature_set.warmup,
+        normalizer_state=normalizer.state_dict(),
+        fingerprint=data_fingerprint(bars),
+        build_seconds=time.perf_counter() - started,
+        feature_summary=feature_set.summary(),
+    )
+    return market, report
