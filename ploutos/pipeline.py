@@ -34,6 +34,7 @@ class MarketReport:
     skipped: dict[str, str]
     splits: dict[str, SplitRange]
     warmup: int
+    first_observable_day: int
     normalizer_state: dict[str, Any]
     fingerprint: str
     build_seconds: float
@@ -66,7 +67,10 @@ class MarketReport:
         ]
         lines += [f"note: {n}" for n in (*bars.notes, *self.notes)]
         lines.append(self.feature_summary.rstrip())
-        lines.append(f"warm-up: {self.warmup} days before the first tradable day")
+        lines.append(
+            f"warm-up: features need {self.warmup} days, observations "
+            f"{self.first_observable_day}; nothing before that is traded"
+        )
         for split in self.splits.values():
             lines.append(
                 f"split {split.name:5s}: {dates[split.start]} .. {dates[split.stop - 1]} "
@@ -77,8 +81,14 @@ class MarketReport:
         return "\n".join(lines)
 
 
-def build_market(cfg: DictConfig) -> tuple[Market, MarketReport]:
-    """Build the run's Market (on the CPU; call .to(device) for another device)."""
+def build_market(
+    cfg: DictConfig, normalizer_state: dict[str, Any] | None = None
+) -> tuple[Market, MarketReport]:
+    """Build the run's Market (on the CPU; call .to(device) for another device).
+
+    A backtest passes the `normalizer_state` its checkpoint carries, so the features are
+    scaled exactly as in training instead of being refitted.
+    """
     started = time.perf_counter()
     bars = load_bars(cfg.data)
     feature_set = build_features(bars, cfg.features)
@@ -89,11 +99,13 @@ def build_market(cfg: DictConfig) -> tuple[Market, MarketReport]:
     check_history(bars, first_observable_day, None)
     splits = resolve_splits(bars.dates, cfg.data.splits, first_observable_day)
 
-    normalizer = AdaptiveNormalizer.from_config(cfg.features.normalizer)
-    train = splits["train"]
-    values = normalizer.fit(feature_set.values, slice(train.start, train.stop)).transform(
-        feature_set.values
-    )
+    if normalizer_state is None:
+        train = splits["train"]
+        normalizer = AdaptiveNormalizer.from_config(cfg.features.normalizer)
+        normalizer.fit(feature_set.values, slice(train.start, train.stop))
+    else:
+        normalizer = AdaptiveNormalizer.from_state_dict(normalizer_state)
+    values = normalizer.transform(feature_set.values)
 
     fill = bars.open if bars.open is not None else bars.close
     market = Market(
@@ -118,6 +130,7 @@ def build_market(cfg: DictConfig) -> tuple[Market, MarketReport]:
         skipped=dict(feature_set.skipped),
         splits=splits,
         warmup=feature_set.warmup,
+        first_observable_day=first_observable_day,
         normalizer_state=normalizer.state_dict(),
         fingerprint=data_fingerprint(bars),
         build_seconds=time.perf_counter() - started,
