@@ -11,6 +11,7 @@ output folder (Hydra's run dir unless trainer.output_dir says otherwise):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -121,6 +122,8 @@ def train(
     if tr.progress_bar:
         own.append(EnvStepProgressBar(int(resolved.total_timesteps), evaluation))
 
+    # Lightning's start-up banners (accelerator table, product tips) drown the data summary.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     loggers = make_loggers(resolved.logger, out_dir, resolved_container(resolved))
     accelerator, devices = _accelerator(str(tr.accelerator))
     trainer = pl.Trainer(
@@ -140,6 +143,10 @@ def train(
         plugins=[AtomicCheckpointIO()],
     )
 
+    print(
+        f"training: {module.n_iterations} iterations x {module.batch_size:,} env steps "
+        f"({module.n_envs} envs x {module.n_steps} steps) on {cfg.device}; output: {out_dir}"
+    )
     started = time.perf_counter()
     status, error = "completed", None
     try:
