@@ -209,6 +209,8 @@ class PPO(L.LightningModule):
             group["lr"] = lr
         self.policy.train()
         advantages, returns = self._collect_rollout()
+        # The rollout ends with a host sync (truncated-episode lookup), so this split is honest.
+        rolled_out = time.perf_counter()
         update = self._update(optimizer, advantages, returns)
         self.iterations += 1
         self.env_steps += self.batch_size
@@ -237,7 +239,11 @@ class PPO(L.LightningModule):
         )
         elapsed = time.perf_counter() - started
         stats.update(
-            env_steps=float(self.env_steps), env_steps_per_sec=self.batch_size / elapsed, lr=lr
+            env_steps=float(self.env_steps),
+            env_steps_per_sec=self.batch_size / elapsed,
+            lr=lr,
+            rollout_seconds=rolled_out - started,
+            update_seconds=elapsed - (rolled_out - started),
         )
         return stats
 

@@ -1,0 +1,158 @@
+"""Training throughput: `python -m ploutos.bench train [--iterations K] [--device cpu]`.
+
+End-to-end PPO env steps/s (rollout + GAE + update epochs, as a training_step runs them) for
+mlp/v6 and transformer/v7 on a market the size of the real one (15 assets, 8,000 days, 85
+features, random tensors), the saving of the shared per-day market encoding over per-env
+encoding, Stable-Baselines3's PPO (MlpPolicy, same hidden sizes and PPO settings) on the
+gymnasium adapter as a ratio, and the projected wall time of a 50M-step run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ploutos.algos.ppo import PPO
+from ploutos.bench.env_bench import random_market
+from ploutos.market import Market
+from ploutos.models import parameter_counts
+
+SEED_RUN_STEPS = 50_000_000
+
+
+def bench_cfg(model: str, obs: str, n_envs: int, n_steps: int) -> DictConfig:
+    """The repository's group files with a run long enough that lr annealing stays mild."""
+    cfg = OmegaConf.create(
+        {
+            "seed": 0,
+            "total_timesteps": SEED_RUN_STEPS,
+            "ent_coef": 0.05,
+            "env": OmegaConf.load("conf/env/default.yaml"),
+            "obs": OmegaConf.load(f"conf/obs/{obs}.yaml"),
+            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
+            "model": OmegaConf.load(f"conf/model/{model}.yaml"),
+            "algo": OmegaConf.load("conf/algo/ppo.yaml"),
+        }
+    )
+    cfg.algo.n_envs, cfg.algo.n_steps = n_envs, n_steps
+    # Measure full update epochs: an early KL stop would flatter the rate.
+    cfg.algo.target_kl = None
+    return cfg
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def ppo_rate(cfg: DictConfig, market: Market, iterations: int, unique_days: bool = True):
+    """(env steps/s, seconds in rollouts, seconds in updates, module) after a warm-up."""
+    module = PPO(cfg, market).to(market.device)
+    module.policy.unique_days = unique_days
+    optimizer = module.configure_optimizers()
+    module.train_iteration(optimizer)
+    _sync(market.device)
+    start = time.perf_counter()
+    stats = [module.train_iteration(optimizer) for _ in range(iterations)]
+    _sync(market.device)
+    elapsed = time.perf_counter() - start
+    rollout = sum(s["rollout_seconds"] for s in stats)
+    update = sum(s["update_seconds"] for s in stats)
+    return iterations * module.batch_size / elapsed, rollout, update, module
+
+
+def sb3_rate(cfg: DictConfig, market: Market, hidden: list[int], n_envs: int, steps: int):
+    """Stable-Baselines3 PPO env steps/s on our gymnasium single env, vectorized by SB3."""
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from ploutos.env.gym import PloutosEnv
+
+    cpu_market = market.to("cpu")
+    vec = DummyVecEnv(
+        [lambda i=i: PloutosEnv(market=cpu_market, cfg=cfg, seed=i) for i in range(n_envs)]
+    )
+    a = cfg.algo
+    model = SB3PPO(
+        "MlpPolicy",
+        vec,
+        n_steps=int(a.n_steps),
+        batch_size=n_envs * int(a.n_steps) // int(a.num_minibatches),
+        n_epochs=int(a.update_epochs),
+        learning_rate=float(a.learning_rate),
+        policy_kwargs={"net_arch": {"pi": list(hidden), "vf": list(hidden)}},
+        device="cpu",
+        seed=0,
+        verbose=0,
+    )
+    model.learn(n_envs * int(a.n_steps))  # warm-up iteration
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def _hours(rate: float) -> str:
+    seconds = SEED_RUN_STEPS / rate
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def _report(name: str, rate: float, rollout: float, update: float, module: PPO) -> None:
+    params = parameter_counts(module.policy)["total"]
+    print(
+        f"{name:<16} {rate:>10,.0f} env steps/s   rollout {rollout:6.2f} s  update {update:6.2f} s"
+        f"   {params:,} params   50M steps: {_hours(rate)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ploutos.bench train")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--iterations", type=int, default=3, help="timed PPO iterations")
+    parser.add_argument("--n-envs", type=int, default=None, help="default: conf/algo/ppo.yaml")
+    parser.add_argument("--n-steps", type=int, default=None, help="default: conf/algo/ppo.yaml")
+    parser.add_argument("--days", type=int, default=8000)
+    parser.add_argument("--features", type=int, default=85)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--models", default="mlp,transformer")
+    parser.add_argument("--skip-naive", action="store_true", help="skip per-env encoding runs")
+    parser.add_argument("--sb3-envs", type=int, default=16, help="0 skips SB3")
+    parser.add_argument("--sb3-steps", type=int, default=8192)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    algo = OmegaConf.load("conf/algo/ppo.yaml")
+    n_envs = args.n_envs or int(algo.n_envs)
+    n_steps = args.n_steps or int(algo.n_steps)
+    market = random_market(args.days, 15, args.features, args.device)
+    print(
+        f"device {args.device}, torch threads {torch.get_num_threads()}, market {args.days} days "
+        f"x 15 assets x {args.features} features; N={n_envs} envs x {n_steps} steps "
+        f"= {n_envs * n_steps:,} env steps per iteration, {args.iterations} timed iterations"
+    )
+    rates: dict[str, float] = {}
+    for model, obs in (("mlp", "v6"), ("transformer", "v7")):
+        if model not in args.models.split(","):
+            continue
+        cfg = bench_cfg(model, obs, n_envs, n_steps)
+        rate, rollout, update, module = ppo_rate(cfg, market, args.iterations)
+        rates[model] = rate
+        _report(f"{model}/{obs}", rate, rollout, update, module)
+        if not args.skip_naive:
+            naive, rollout, update, module = ppo_rate(cfg, market, 1, unique_days=False)
+            _report("  per-env enc.", naive, rollout, update, module)
+            print(f"  shared per-day encoding: {rate / naive:.1f}x the per-env encoding")
+    if args.sb3_envs and "mlp" in rates:
+        cfg = bench_cfg("mlp", "v6", args.sb3_envs, n_steps)
+        sb3 = sb3_rate(cfg, market, list(cfg.model.hidden_sizes), args.sb3_envs, args.sb3_steps)
+        print(
+            f"{'SB3 PPO mlp/v6':<16} {sb3:>10,.0f} env steps/s   ({args.sb3_envs} gymnasium envs "
+            f"in a DummyVecEnv)   50M steps: {_hours(sb3)}"
+        )
+        print(f"  ploutos mlp/v6 is {rates['mlp'] / sb3:.0f}x SB3")
+
+
+if __name__ == "__main__":
+    main()
