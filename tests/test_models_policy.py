@@ -173,3 +173,17 @@ def test_bad_model_config_names_the_key(model, obs, overrides, key):
 def test_unknown_action_mode_names_the_key():
     with pytest.raises(ConfigError, match="^env.action_mode:"):
         _setup("mlp", "v6", "short")
+
+
+@pytest.mark.parametrize(("model", "obs"), [("mlp", "v6"), ("transformer", "v7")])
+def test_market_table_gives_the_same_outputs(model, obs):
+    market, builder, policy = _setup(model, obs)
+    obs_batch = _batch(builder, n=32, n_days=20)
+    with torch.no_grad():
+        dist, value = policy(obs_batch)
+        days = torch.arange(builder.min_day, market.n_days)
+        with policy.market_table(days, chunk=7):
+            dist_t, value_t = policy(obs_batch)
+    torch.testing.assert_close(value_t, value, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(dist_t.logits, dist.logits, atol=1e-6, rtol=1e-6)
+    assert policy._table is None  # the table lives only inside the block

@@ -64,6 +64,19 @@ def test_iterations_count_env_steps_and_change_parameters(model, obs, mode):
     assert stats[1]["episode_length"] == 24.0
 
 
+def test_rollout_market_table_matches_per_step_encoding():
+    # 16 envs x 16 steps > 140 train days: the rollout encodes every day once up front.
+    market = make_toy_market()
+    runs = []
+    for use_table in (True, False):
+        module = PPO(_cfg(), market)
+        assert module._use_table
+        module._use_table = use_table
+        runs.append(module.train_iteration(module.configure_optimizers()))
+    for key in ("policy_loss", "value_loss", "entropy", "explained_variance"):
+        assert runs[0][key] == pytest.approx(runs[1][key], rel=1e-4, abs=1e-6), key
+
+
 def test_same_seed_same_curves_and_another_seed_differs():
     market = make_toy_market()
     runs = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import lightning as L
@@ -159,6 +160,13 @@ class PPO(L.LightningModule):
         self._episode_stats = torch.full(
             (2,), torch.nan, dtype=torch.float64, device=self.env.device
         )
+        # Every day a rollout can observe: decision days and final (bootstrap) days of the split.
+        split, first = self.env.split, self.env.obs_builder.min_day
+        self._rollout_days = torch.arange(
+            max(split.start, first), split.stop, device=self.env.device
+        )
+        # A table of all those days pays off once the rollout has more steps than days.
+        self._use_table = len(self._rollout_days) < self.batch_size
         discrete = self.env.action_mode == "discrete"
         self._buffer = RolloutBuffer(
             self.n_steps,
@@ -249,8 +257,13 @@ class PPO(L.LightningModule):
 
     @torch.no_grad()
     def _collect_rollout(self) -> tuple[torch.Tensor, torch.Tensor]:
+        use_table = self._use_table and self.policy.unique_days
+        table = self.policy.market_table(self._rollout_days) if use_table else nullcontext()
+        with table:
+            return self._rollout_steps(self._next_obs)
+
+    def _rollout_steps(self, obs: CompactObs) -> tuple[torch.Tensor, torch.Tensor]:
         a, b, env, policy = self.cfg.algo, self._buffer, self.env, self.policy
-        obs = self._next_obs
         n_done = torch.zeros((), dtype=torch.float64, device=env.device)
         sums = torch.zeros(2, dtype=torch.float64, device=env.device)
         for t in range(self.n_steps):

@@ -9,6 +9,8 @@ numbers, kept for tests and for the benchmark's comparison.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import torch
@@ -48,14 +50,37 @@ class ActorCritic(nn.Module):
         self.action_mode = action_mode
         self.n_assets = n_assets
         self.unique_days = unique_days
+        self._table: tuple[int, torch.Tensor] | None = None
         self.log_std = (
             nn.Parameter(torch.full((n_assets + 1,), float(init_log_std)))
             if action_mode == "weights"
             else None
         )
 
+    @contextmanager
+    def market_table(self, days: torch.Tensor, chunk: int = 512) -> Iterator[None]:
+        """Inside the block, encodings come from a table of the consecutive `days`, each
+        encoded once up front (no grad). A rollout visits far more (env, step) pairs than its
+        split has days, and the parameters do not move during it, so one table serves it all.
+        """
+        with torch.no_grad():
+            table = torch.cat(
+                [
+                    self.body.encode_market(self.obs_builder.market_view(c))
+                    for c in days.split(chunk)
+                ]
+            )
+        self._table = (int(days[0]), table)
+        try:
+            yield
+        finally:
+            self._table = None
+
     def encode_market(self, day: torch.Tensor) -> torch.Tensor:
         """Market encoding per env [N, ...], computed once per distinct day when sharing."""
+        if self._table is not None:
+            first, table = self._table
+            return table[day - first]
         if not self.unique_days:
             return self.body.encode_market(self.obs_builder.market_view(day))
         days, inverse = torch.unique(day, return_inverse=True)
