@@ -1,0 +1,20 @@
+"""Ploutos backtest app: `python backtest.py ckpt=PATH [split=val | start=.. end=..]
+[episodes=10 days=90]`; writes metrics, CSVs, plots and report.html to its output folder."""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="backtest")
+def main(cfg: DictConfig) -> None:
+    from ploutos.evaluation.report import backtest_from_config
+
+    out = cfg.output_dir or HydraConfig.get().runtime.output_dir
+    backtest_from_config(cfg, Path(out))
+
+
+if __name__ == "__main__":
+    main()

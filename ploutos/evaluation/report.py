@@ -1,0 +1,432 @@
+"""Backtest reports: metrics.json, CSV tables, plots and one HTML page a person opens.
+
+Every file is written atomically (temporary file in the same folder, then os.replace), so a
+crashed or interrupted report never leaves a half-written metrics.json or CSV that a later
+script could mistake for a result. Plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ploutos.env.types import BUY, HOLD, SELL  # noqa: E402
+from ploutos.evaluation.backtest import AGENT, BacktestResult  # noqa: E402
+from ploutos.evaluation.metrics import drawdown_curve  # noqa: E402
+from ploutos.evaluation.timing import timing_report  # noqa: E402
+
+# metrics.json keys per strategy, in the order the issue lists them.
+METRIC_KEYS = (
+    "total_return",
+    "annual_return",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "trades",
+    "turnover",
+    "exposure",
+    "buy_quality",
+    "sell_quality",
+)
+# The console and HTML table: (metric, header, format).
+TABLE_COLUMNS = (
+    ("total_return", "return", "{:+.2%}"),
+    ("annual_return", "CAGR", "{:+.2%}"),
+    ("annual_volatility", "vol", "{:.2%}"),
+    ("sharpe", "Sharpe", "{:+.2f}"),
+    ("sharpe_ci", "Sharpe 95% CI", None),
+    ("sortino", "Sortino", "{:+.2f}"),
+    ("calmar", "Calmar", "{:+.2f}"),
+    ("max_drawdown", "max DD", "{:.2%}"),
+    ("win_rate", "win", "{:.1%}"),
+    ("trades", "trades", "{:.0f}"),
+    ("exposure", "exposure", "{:.1%}"),
+    ("buy_quality", "buy q", "{:.1%}"),
+    ("sell_quality", "sell q", "{:.1%}"),
+)
+_ACTION_NAMES = {HOLD: "HOLD", BUY: "BUY", SELL: "SELL"}
+
+
+# ---- atomic files ----------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` to path via a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp creates 0600; reports are meant to be read by others too.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    return atomic_write_text(path, frame.to_csv(index=False))
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+# ---- tables ----------------------------------------------------------------------------------
+
+
+def metrics_document(result: BacktestResult, extra: dict | None = None) -> dict:
+    """The metrics.json content: settings, windows, and per strategy the issue's metrics,
+    the Sharpe CI and (for traded strategies) the pooled timing analysis."""
+    strategies = {}
+    for name, m in result.metrics.items():
+        entry = {k: m[k] for k in METRIC_KEYS}
+        entry["sharpe_ci"] = m["sharpe_ci"]
+        entry["sharpe_std"] = m["sharpe_std"]
+        entry["windows"] = int(m["windows"])
+        entry["days"] = m["days"]
+        entry["closed_trades"] = m["closed_trades"]
+        if name in result.timing:
+            entry["timing"] = result.timing[name]
+        strategies[name] = entry
+    return {
+        "description": result.description,
+        "settings": result.settings,
+        "windows": [
+            {"start": str(d[0]), "end": str(d[-1]), "steps": int(len(d) - 1)} for d in result.dates
+        ],
+        **(extra or {}),
+        "strategies": strategies,
+    }
+
+
+def _cell(metrics: dict, key: str, fmt: str | None) -> str:
+    if key == "sharpe_ci":
+        ci = metrics["sharpe_ci"]
+        return f"[{ci['low']:+.2f}, {ci['high']:+.2f}]"
+    return fmt.format(metrics[key])
+
+
+def metrics_table(metrics: dict[str, dict], columns: Sequence = TABLE_COLUMNS) -> pd.DataFrame:
+    """Strategies as rows, formatted metric strings as columns."""
+    rows = {
+        name: {hdr: _cell(m, key, fmt) for key, hdr, fmt in columns} for name, m in metrics.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def console_table(metrics: dict[str, dict]) -> str:
+    return metrics_table(metrics).to_string()
+
+
+def equity_frame(result: BacktestResult) -> pd.DataFrame:
+    """window, date and one equity column per strategy (one block of rows per window)."""
+    blocks = []
+    for w, dates in enumerate(result.dates):
+        block = {"window": w, "date": pd.to_datetime(dates).strftime("%Y-%m-%d")}
+        block.update({name: runs[w].equity for name, runs in result.runs.items()})
+        blocks.append(pd.DataFrame(block))
+    return pd.concat(blocks, ignore_index=True)
+
+
+def trades_frame(result: BacktestResult, strategy: str = AGENT) -> pd.DataFrame:
+    """Every fill of `strategy`: window, date, ticker, side, shares, price, fee, realized_pnl."""
+    rows = []
+    for w, run in enumerate(result.runs[strategy]):
+        log = run.log
+        if log is None:
+            continue
+        fill_dates = pd.to_datetime(log.dates[1:]).strftime("%Y-%m-%d")
+        for side, mask in (("BUY", log.buy_mask[:, 0]), ("SELL", log.sell_mask[:, 0])):
+            steps, assets = np.nonzero(mask)
+            for t, a in zip(steps, assets, strict=True):
+                rows.append(
+                    {
+                        "window": w,
+                        "date": fill_dates[t],
+                        "ticker": log.tickers[a],
+                        "side": side,
+                        "shares": abs(float(log.filled_shares[t, 0, a])),
+                        "price": float(log.fill_price[t, 0, a]),
+                        "fee": float(log.fees[t, 0, a]),
+                        "realized_pnl": float(log.realized_pnl[t, 0, a]),
+                    }
+                )
+    columns = ["window", "date", "ticker", "side", "shares", "price", "fee", "realized_pnl"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["window", "date", "ticker"], kind="stable", ignore_index=True)
+
+
+def actions_frame(result: BacktestResult, strategy: str = AGENT) -> pd.DataFrame:
+    """The decisions of `strategy` per decision day: HOLD/BUY/SELL per ticker (discrete) or
+    the raw weight logits per ticker and cash (weights mode)."""
+    blocks = []
+    tickers = list(result.tickers)
+    for w, run in enumerate(result.runs[strategy]):
+        log = run.log
+        actions = log.actions[:, 0]
+        block = pd.DataFrame(
+            {"window": w, "date": pd.to_datetime(log.dates[:-1]).strftime("%Y-%m-%d")}
+        )
+        if actions.shape[1] == len(tickers) and np.issubdtype(actions.dtype, np.integer):
+            for a, name in enumerate(tickers):
+                block[name] = [_ACTION_NAMES[int(v)] for v in actions[:, a]]
+        else:
+            for a, name in enumerate([*tickers, "cash"]):
+                block[name] = actions[:, a].astype(np.float64)
+        blocks.append(block)
+    return pd.concat(blocks, ignore_index=True)
+
+
+# ---- plots -----------------------------------------------------------------------------------
+
+_STYLE = {
+    AGENT: {"color": "black", "lw": 2.0, "zorder": 5},
+    "buy_and_hold": {"color": "tab:blue"},
+    "index": {"color": "tab:gray", "ls": "--"},
+    "cash": {"color": "tab:green", "ls": ":"},
+    "random": {"color": "tab:orange", "alpha": 0.8},
+    "momentum": {"color": "tab:purple"},
+}
+
+
+def _curves(result: BacktestResult, strategy: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, equity) for plotting: dates for one window, else the mean growth of $1 by day
+    of window over all windows."""
+    runs = result.runs[strategy]
+    if len(runs) == 1:
+        return result.dates[0], runs[0].equity
+    growth = np.stack([r.equity / r.equity[0] for r in runs])
+    return np.arange(growth.shape[1]), growth.mean(axis=0) * runs[0].equity[0]
+
+
+def plot_equity(result: BacktestResult, path: Path, title: str = "Equity") -> Path:
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for name in result.runs:
+        x, y = _curves(result, name)
+        ax.plot(x, y, label=name, **_STYLE.get(name, {}))
+    many = len(result.windows) > 1
+    ax.set_xlabel("day of window (mean over windows)" if many else "date")
+    ax.set_ylabel("equity")
+    ax.set_title(f"{title}: {result.description}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    fig.autofmt_xdate()
+    return save_figure(fig, path)
+
+
+def plot_drawdown(result: BacktestResult, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for name in result.runs:
+        x, y = _curves(result, name)
+        ax.plot(x, 100.0 * drawdown_curve(y), label=name, **_STYLE.get(name, {}))
+    ax.set_ylabel("drawdown (%)")
+    ax.set_title("Drawdown from the running peak")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=9)
+    fig.autofmt_xdate()
+    return save_figure(fig, path)
+
+
+def plot_trades(result: BacktestResult, path: Path, strategy: str = AGENT) -> Path:
+    """Each ticker's close over the backtested days with the strategy's buys and sells."""
+    market = result.market
+    lo = min(w.start for w in result.windows)
+    hi = max(w.stop for w in result.windows)
+    dates = market.dates[lo:hi]
+    close = market.close[lo:hi].cpu().numpy()
+    trades = trades_frame(result, strategy)
+    n = len(result.tickers)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 2.2 * n), sharex=True, squeeze=False)
+    for a, (ax, ticker) in enumerate(zip(axes[:, 0], result.tickers, strict=True)):
+        ax.plot(dates, close[:, a], color="tab:gray", lw=1.0)
+        mine = trades[trades.ticker == ticker]
+        for side, marker, color in (("BUY", "^", "tab:green"), ("SELL", "v", "tab:red")):
+            rows = mine[mine.side == side]
+            ax.scatter(
+                pd.to_datetime(rows.date), rows.price, marker=marker, color=color, s=28,
+                label=f"{side} ({len(rows)})", zorder=3,
+            )  # fmt: skip
+        ax.set_ylabel(ticker)
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_title(f"Trades of {strategy} on each ticker's close (fills at the fill price)")
+    fig.autofmt_xdate()
+    return save_figure(fig, path)
+
+
+def forward_moves(result: BacktestResult, strategy: str = AGENT) -> dict[str, np.ndarray]:
+    """close[fill day + H] / fill price - 1 of every judged buy and sell (same rule and
+    closes as the timing analysis: only days inside each evaluated window's split end)."""
+    h = result.horizon
+    close = result.market.close.cpu().numpy()
+    out: dict[str, list[np.ndarray]] = {"buy": [], "sell": []}
+    for run in result.runs[strategy]:
+        log = run.log
+        if log is None:
+            continue
+        last = int(log.days[-1])
+        later = log.fill_days + h
+        ok = later <= last
+        future = close[np.minimum(later, last)]  # [D, A]
+        move = future / log.fill_price[:, 0] - 1.0
+        for side, mask in (("buy", log.buy_mask[:, 0]), ("sell", log.sell_mask[:, 0])):
+            out[side].append(move[mask & ok[:, None]])
+    return {k: np.concatenate(v) if v else np.empty(0) for k, v in out.items()}
+
+
+def plot_timing(result: BacktestResult, path: Path, strategy: str = AGENT) -> Path:
+    moves = forward_moves(result, strategy)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, side, good_label in (
+        (axes[0], "buy", "good buys: price rose"),
+        (axes[1], "sell", "good sells: price fell"),
+    ):
+        m = 100.0 * moves[side]
+        good = m > 0 if side == "buy" else m < 0
+        bins = np.linspace(min(m.min(), -1.0), max(m.max(), 1.0), 31) if m.size else 10
+        ax.hist(
+            m[good], bins=bins, color="tab:green", alpha=0.7, label=f"{good_label} ({good.sum()})"
+        )
+        ax.hist(m[~good], bins=bins, color="tab:red", alpha=0.7, label=f"bad ({(~good).sum()})")
+        ax.axvline(0.0, color="black", lw=1.0)
+        ax.set_xlabel(f"price change {result.horizon} days after the fill (%)")
+        ax.set_title(f"{side.upper()} timing ({m.size} judged)")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Timing of {strategy}'s trades (horizon {result.horizon} days)")
+    return save_figure(fig, path)
+
+
+# ---- the whole report ------------------------------------------------------------------------
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
+    "text-align:right}img{max-width:100%;margin:1em 0}pre{background:#f6f6f6;padding:1em}"
+)
+
+
+def html_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
+    """A standalone HTML page; each section is (heading, already-escaped HTML body)."""
+    body = "".join(f"<h2>{html.escape(h)}</h2>\n{b}\n" for h, b in sections)
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>\n{body}"
+        "</body></html>\n"
+    )
+
+
+def image_tag(name: str, alt: str) -> str:
+    return f"<img src='{html.escape(name)}' alt='{html.escape(alt)}'>"
+
+
+def write_backtest_report(
+    result: BacktestResult, out_dir: Path, title: str = "Backtest", extra: dict | None = None
+) -> dict[str, Path]:
+    """Write metrics.json, equity/trades/actions CSVs, the plots and report.html."""
+    out = Path(out_dir)
+    files = {
+        "metrics": write_json(out / "metrics.json", metrics_document(result, extra)),
+        "equity": write_csv(out / "equity.csv", equity_frame(result)),
+        "trades": write_csv(out / "trades.csv", trades_frame(result)),
+        "actions": write_csv(out / "actions.csv", actions_frame(result)),
+        "equity_png": plot_equity(result, out / "equity.png", title),
+        "drawdown_png": plot_drawdown(result, out / "drawdown.png"),
+        "trades_png": plot_trades(result, out / "trades.png"),
+        "timing_png": plot_timing(result, out / "timing.png"),
+    }
+    timing = result.timing.get(AGENT)
+    sections = [
+        (
+            "Setup",
+            f"<p>{html.escape(result.description)}</p>"
+            f"<pre>{html.escape(json.dumps(extra or {}, indent=2, default=str))}</pre>",
+        ),
+        ("Metrics (agent beside the baselines)", metrics_table(result.metrics).to_html()),
+        ("Equity", image_tag("equity.png", "equity vs baselines")),
+        ("Drawdown", image_tag("drawdown.png", "drawdown")),
+        ("Trades", image_tag("trades.png", "trades on each ticker's price chart")),
+        (
+            "Timing",
+            image_tag("timing.png", "buy and sell timing histograms")
+            + (f"<pre>{html.escape(timing_report(timing))}</pre>" if timing else ""),
+        ),
+        ("Files", "<p>metrics.json, equity.csv, trades.csv, actions.csv</p>"),
+    ]
+    files["report"] = atomic_write_text(out / "report.html", html_page(title, sections))
+    return files
+
+
+# ---- the backtest app ------------------------------------------------------------------------
+
+
+def backtest_from_config(cfg: Any, out_dir: Path) -> dict[str, Path]:
+    """`python backtest.py`: load cfg.ckpt, backtest it as cfg says, write the report into
+    out_dir and print the summary table and the timing analysis."""
+    from ploutos.errors import ConfigError
+    from ploutos.evaluation.backtest import run_backtest
+    from ploutos.evaluation.checkpoint import load_checkpoint
+
+    if not cfg.get("ckpt"):
+        raise ConfigError("ckpt", "give the checkpoint to backtest: python backtest.py ckpt=PATH")
+    model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
+    result = run_backtest(
+        model,
+        split=cfg.split,
+        episodes=cfg.episodes,
+        days=cfg.days,
+        seed=int(cfg.seed),
+        start=None if cfg.start is None else str(cfg.start),
+        end=None if cfg.end is None else str(cfg.end),
+        baselines=list(cfg.baselines),
+        horizon=int(cfg.horizon),
+        risk_free=float(cfg.risk_free),
+        n_boot=int(cfg.n_boot),
+    )
+    extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
+    files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra)
+    print(f"backtest of {model.path} ({model.env_steps} env steps): {result.description}")
+    print(console_table(result.metrics))
+    if AGENT in result.timing:
+        print(timing_report(result.timing[AGENT]))
+    print(f"report: {files['report']}")
+    return files
