@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from omegaconf import DictConfig
@@ -44,6 +42,7 @@ from scipy.stats import rankdata
 
 from ploutos.env.types import CompactObs
 from ploutos.evaluation.metrics import TRADING_DAYS, sharpe_ratio, simple_returns
+from ploutos.evaluation.report import atomic_write_text, save_figure, write_json
 from ploutos.evaluation.runner import EpisodeLog, evaluation_config, run_policy
 from ploutos.market import Market
 from ploutos.obs.builders import make_obs_builder
@@ -272,13 +271,6 @@ CSV_FIELDS = (
 )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def importance_csv(result: ImportanceResult) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -290,11 +282,6 @@ def importance_csv(result: ImportanceResult) -> str:
 
 def plot_importance(result: ImportanceResult, path: Path, top: int = 25) -> None:
     """One horizontal bar panel per unit kind: Sharpe drop and action change, with std bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     kinds = [k for k in UNIT_KINDS if result.table(k)]
     heights = [min(len(result.table(k)), top) for k in kinds]
     fig, axes = plt.subplots(
@@ -319,10 +306,7 @@ def plot_importance(result: ImportanceResult, path: Path, top: int = 25) -> None
         f"{result.baseline_sharpe:.3f}, {result.n_repeats} shuffles)", fontsize=10
     )
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def write_importance(
@@ -336,7 +320,7 @@ def write_importance(
         "json": out / "importance.json",
         "png": out / "importance.png",
     }
-    _write_atomic(paths["csv"], importance_csv(result))
+    atomic_write_text(paths["csv"], importance_csv(result))
     payload = {
         "split": result.split,
         "baseline_sharpe": result.baseline_sharpe,
@@ -346,7 +330,7 @@ def write_importance(
         **(extra or {}),
         "rows": result.rows,
     }
-    _write_atomic(paths["json"], json.dumps(payload, indent=2, default=str) + "\n")
+    write_json(paths["json"], payload)
     plot_importance(result, paths["png"])
     return paths
 
