@@ -430,3 +430,122 @@ def backtest_from_config(cfg: Any, out_dir: Path) -> dict[str, Path]:
         print(timing_report(result.timing[AGENT]))
     print(f"report: {files['report']}")
     return files
+
+
+# ---- the compare app -------------------------------------------------------------------------
+
+
+def tests_table(tests: Sequence[dict]) -> pd.DataFrame:
+    rows = [
+        {
+            "A": t["a"],
+            "B": t["b"],
+            "Sharpe A": f"{t['sharpe_a']:+.3f}",
+            "Sharpe B": f"{t['sharpe_b']:+.3f}",
+            "A - B": f"{t['diff']:+.3f}",
+            f"{t['confidence']:.0%} CI": f"[{t['low']:+.3f}, {t['high']:+.3f}]",
+            "p-value": f"{t['p_value']:.4f}",
+        }
+        for t in tests
+    ]
+    return pd.DataFrame(rows)
+
+
+def plot_compare_equity(comparison: Any, path: Path) -> Path:
+    """Every model's equity (and the baselines of the first backtest) on the same days."""
+    first = comparison.results[comparison.names[0]]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    palette = plt.get_cmap("tab10")
+    for i, name in enumerate(comparison.names):
+        x, y = _curves(comparison.results[name], AGENT)
+        ax.plot(x, y, label=name, color=palette(i % 10), lw=2.0, zorder=5)
+    for base in first.strategies:
+        if base != AGENT:
+            x, y = _curves(first, base)
+            ax.plot(x, y, label=base, color="tab:gray", alpha=0.6, lw=1.0,
+                    ls=_STYLE.get(base, {}).get("ls", "-"))  # fmt: skip
+    ax.set_title(f"Models on the same days: {comparison.description}")
+    ax.set_ylabel("equity")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    fig.autofmt_xdate()
+    return save_figure(fig, path)
+
+
+def write_compare_report(comparison: Any, out_dir: Path, extra: dict | None = None) -> dict:
+    """compare.json, compare.csv (side-by-side table), equity.csv, equity.png, report.html."""
+    out = Path(out_dir)
+    table = metrics_table(comparison.metrics)
+    equity = equity_frame(comparison.results[comparison.names[0]]).rename(
+        columns={AGENT: comparison.names[0]}
+    )
+    for name in comparison.names[1:]:
+        equity[name] = equity_frame(comparison.results[name])[AGENT].to_numpy()
+    baselines = [c for c in equity.columns if c not in ("window", "date", *comparison.names)]
+    equity = equity[["window", "date", *comparison.names, *baselines]]
+    doc = {
+        "description": comparison.description,
+        **(extra or {}),
+        "windows": [
+            {"start": str(d[0]), "end": str(d[-1]), "steps": int(len(d) - 1)}
+            for d in comparison.results[comparison.names[0]].dates
+        ],
+        "models": comparison.names,
+        "metrics": {
+            name: {k: m[k] for k in (*METRIC_KEYS, "sharpe_ci", "sharpe_std", "windows")}
+            for name, m in comparison.metrics.items()
+        },
+        "tests": comparison.tests,
+    }
+    files = {
+        "json": write_json(out / "compare.json", doc),
+        "table": atomic_write_text(out / "compare.csv", table.to_csv(index_label="strategy")),
+        "equity": write_csv(out / "equity.csv", equity),
+        "equity_png": plot_compare_equity(comparison, out / "equity.png"),
+    }
+    sections = [
+        ("Setup", f"<p>{html.escape(comparison.description)}</p>"),
+        ("Side by side", table.to_html()),
+        (
+            "Paired bootstrap test of the Sharpe difference",
+            tests_table(comparison.tests).to_html(index=False),
+        ),
+        ("Equity", image_tag("equity.png", "equity curves of every model")),
+    ]
+    files["report"] = atomic_write_text(
+        out / "report.html", html_page("Model comparison", sections)
+    )
+    return files
+
+
+def compare_from_config(cfg: Any, out_dir: Path) -> dict:
+    """`python compare.py ckpts=[A,B]`: load, compare on the same windows, write, print."""
+    from ploutos.errors import ConfigError
+    from ploutos.evaluation.checkpoint import load_checkpoint
+    from ploutos.evaluation.compare import compare_models
+
+    if not cfg.get("ckpts"):
+        raise ConfigError("ckpts", "give the checkpoints to compare: python compare.py ckpts=[A,B]")
+    models = [load_checkpoint(p, device=str(cfg.device)) for p in cfg.ckpts]
+    comparison = compare_models(
+        models,
+        split=cfg.split,
+        episodes=cfg.episodes,
+        days=cfg.days,
+        seed=int(cfg.seed),
+        start=None if cfg.start is None else str(cfg.start),
+        end=None if cfg.end is None else str(cfg.end),
+        baselines=list(cfg.baselines),
+        horizon=int(cfg.horizon),
+        risk_free=float(cfg.risk_free),
+        n_boot=int(cfg.n_boot),
+        reference=int(cfg.reference),
+        against=list(cfg.against),
+    )
+    extra = {"checkpoints": [str(m.path) for m in models]}
+    files = write_compare_report(comparison, out_dir, extra)
+    print(f"compare on {comparison.description}")
+    print(console_table(comparison.metrics))
+    print(tests_table(comparison.tests).to_string(index=False))
+    print(f"report: {files['report']}")
+    return files
