@@ -1,0 +1,133 @@
+"""Read a Hydra multirun folder: one JobRecord per job, whatever launcher or sweeper ran it.
+
+A job is any folder under the multirun root holding `.hydra/config.yaml`. Its summary.json
+(written by the training app), its overrides, its csv learning curve and, when someone ran
+`python backtest.py` into the job folder, the backtest's metrics.json are picked up. A job
+with no summary (killed, failed, still running) is kept with status "missing" so the report
+can say so instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ploutos.errors import DataError
+
+SUMMARY = "summary.json"
+BACKTEST_METRICS = "metrics.json"
+CURVE = "csv/metrics.csv"
+# The key whose values are replicates, not configurations: aggregated over, never compared.
+SEED_KEY = "seed"
+
+
+@dataclass
+class JobRecord:
+    """What one multirun job left on disk."""
+
+    job_dir: Path
+    overrides: dict[str, str]
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    backtest: dict[str, Any] | None = None
+    curve_path: Path | None = None
+    swept: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.job_dir.name
+
+    @property
+    def status(self) -> str:
+        return "missing" if self.summary is None else str(self.summary.get("status", "unknown"))
+
+
+def parse_overrides(lines: list[str]) -> dict[str, str]:
+    """`key=value` overrides as a dict; `+key=v` and `++key=v` count as key, `~key` is dropped."""
+    out: dict[str, str] = {}
+    for line in lines:
+        text = str(line)
+        if text.startswith("~") or "=" not in text:
+            continue
+        key, value = text.split("=", 1)
+        out[key.lstrip("+")] = value
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path} is not valid JSON: {err}") from err
+
+
+def _backtest_metrics(job_dir: Path) -> dict[str, Any] | None:
+    """The agent's metrics from the newest metrics.json under the job (a backtest output)."""
+    found = sorted(
+        (p for p in job_dir.rglob(BACKTEST_METRICS) if ".hydra" not in p.parts),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not found:
+        return None
+    doc = _read_json(found[-1]) or {}
+    strategies = doc.get("strategies")
+    if isinstance(strategies, dict) and "agent" in strategies:
+        return dict(strategies["agent"])
+    return None
+
+
+def read_job(job_dir: Path) -> JobRecord:
+    hydra_dir = job_dir / ".hydra"
+    config = yaml.safe_load((hydra_dir / "config.yaml").read_text()) or {}
+    overrides_file = hydra_dir / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    curve = job_dir / CURVE
+    return JobRecord(
+        job_dir=job_dir,
+        overrides=parse_overrides(overrides or []),
+        config=config,
+        summary=_read_json(job_dir / SUMMARY),
+        backtest=_backtest_metrics(job_dir),
+        curve_path=curve if curve.is_file() else None,
+    )
+
+
+def _job_sort_key(path: Path) -> tuple[int, str]:
+    # Hydra numbers jobs 0, 1, ..., 10: sort numerically where it can.
+    return (int(path.name), "") if path.name.isdigit() else (1 << 30, str(path))
+
+
+def find_jobs(root: Path) -> list[Path]:
+    """Every job folder under a multirun root (or the root itself for a single run)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"multirun folder not found: {root}")
+    jobs = [p.parent.parent for p in root.rglob(".hydra/config.yaml")]
+    return sorted(jobs, key=_job_sort_key)
+
+
+def swept_keys(jobs: list[JobRecord]) -> list[str]:
+    """Override keys whose value differs between jobs (or is missing from some), in the
+    order they first appear."""
+    keys: list[str] = []
+    for job in jobs:
+        keys += [k for k in job.overrides if k not in keys]
+    return [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
+
+
+def read_multirun(root: Path) -> list[JobRecord]:
+    """All jobs of a multirun, each tagged with its values of the swept keys."""
+    paths = find_jobs(root)
+    if not paths:
+        raise DataError(f"no Hydra jobs (.hydra/config.yaml) under {root}")
+    jobs = [read_job(p) for p in paths]
+    keys = swept_keys(jobs)
+    for job in jobs:
+        job.swept = {k: job.overrides.get(k, "(default)") for k in keys}
+    return jobs

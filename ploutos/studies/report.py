@@ -1,0 +1,179 @@
+"""Turn a multirun folder into a study report: tables, learning curves and a verdict.
+
+The verdict is multiple-testing aware: the configuration with the highest mean validation
+Sharpe is judged by its deflated Sharpe ratio, with N = the number of configurations tried
+and V[SR_n] = the variance of their mean validation Sharpe ratios. Seeds are replicates of a
+configuration, not extra trials. The validation return series is not stored in summary.json,
+so returns are taken as normal (skew 0, kurtosis 3) unless the caller passes its own.
+Checkpoint selection inside each run (best of its evaluations) is a further, uncounted
+selection when `select="best"`: the DSR is then on the optimistic side.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ploutos.errors import ConfigError
+from ploutos.studies.collect import read_multirun, swept_keys
+from ploutos.studies.curves import plot_curves
+from ploutos.studies.deflated_sharpe import deannualize, deflated_sharpe_ratio
+from ploutos.studies.table import configs_frame, jobs_frame, to_markdown
+
+# A DSR at or above this rejects "the winner is selection luck" at the 5% level.
+SIGNIFICANCE = 0.95
+TABLE_COLUMNS = (
+    "val_final_sharpe",
+    "val_best_sharpe",
+    "val_final_total_return",
+    "val_final_max_drawdown",
+    "test_sharpe",
+    "test_total_return",
+    "test_max_drawdown",
+    "env_steps",
+    "env_steps_per_s",
+    "wall_time_s",
+)
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    jobs: pd.DataFrame
+    configs: pd.DataFrame
+    verdict: dict[str, Any]
+    paths: dict[str, Path]
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    # A reader (or a later report) never sees half a table.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def verdict(
+    configs: pd.DataFrame,
+    select: str = "best",
+    periods_per_year: int = 252,
+    skew: float = 0.0,
+    kurtosis: float = 3.0,
+) -> dict[str, Any]:
+    """The DSR of the configuration with the highest mean validation Sharpe.
+
+    select: "best" (Sharpe at each run's best checkpoint) or "final" (last evaluation).
+    """
+    if select not in ("best", "final"):
+        raise ConfigError("select", f"must be 'best' or 'final', got '{select}'")
+    column = f"val_{select}_sharpe_mean"
+    scored = configs[np.isfinite(configs[column])]
+    if scored.empty:
+        return {"available": False, "reason": "no completed job reported a validation Sharpe"}
+    winner = scored.loc[scored[column].idxmax()]
+    days = float(winner["val_days_mean"])
+    n_obs = int(days) if np.isfinite(days) else 0
+    if n_obs < 2:
+        return {"available": False, "reason": "validation length (eval/days) not recorded"}
+    sharpes = scored[column].to_numpy(dtype=np.float64)
+    n_trials = len(sharpes)
+    variance = float(sharpes.var(ddof=1)) if n_trials > 1 else 0.0
+    result = deflated_sharpe_ratio(
+        sharpe=deannualize(float(winner[column]), periods_per_year),
+        n_obs=n_obs,
+        n_trials=n_trials,
+        sharpe_variance=variance / periods_per_year,
+        skew=skew,
+        kurtosis=kurtosis,
+    )
+    significant = result.dsr >= SIGNIFICANCE
+    return {
+        "available": True,
+        "select": select,
+        "best_config": str(winner["config"]),
+        "best_val_sharpe_annualized": float(winner[column]),
+        "expected_max_sharpe_annualized": result.expected_max_sharpe * math.sqrt(periods_per_year),
+        "periods_per_year": periods_per_year,
+        "significant": bool(significant),
+        "text": (
+            f"Best of {n_trials} configuration(s): {winner['config']} with mean validation "
+            f"Sharpe {float(winner[column]):.2f} (annualized, {n_obs} days). Luck alone would "
+            f"give the best of {n_trials} an expected "
+            f"{result.expected_max_sharpe * math.sqrt(periods_per_year):.2f}. Deflated Sharpe "
+            f"ratio {result.dsr:.3f} (PSR against 0 without the deflation: "
+            f"{result.psr_zero:.3f}): "
+            + (
+                "the winner's edge survives the multiple testing at the 5% level."
+                if significant
+                else "not significant at the 5% level; the winner may be selection luck."
+            )
+        ),
+        **{f"dsr_{k}": v for k, v in result.as_dict().items()},
+    }
+
+
+def _markdown(root: Path, jobs: pd.DataFrame, configs: pd.DataFrame, found: dict) -> str:
+    statuses = jobs["status"].value_counts().to_dict()
+    lines = [
+        f"# Study report: {root}",
+        "",
+        f"{len(jobs)} jobs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
+        f"{len(configs)} configuration(s); values are mean ± std over seeds.",
+        "",
+        to_markdown(configs, list(TABLE_COLUMNS)),
+        "",
+        "## Verdict (deflated Sharpe ratio, Bailey & Lopez de Prado 2014)",
+        "",
+        found["text"] if found.get("available") else f"Not available: {found['reason']}.",
+        "",
+        "![learning curves](curves.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_report(
+    root: Path | str,
+    out_dir: Path | str | None = None,
+    select: str = "best",
+    periods_per_year: int = 252,
+) -> StudyReport:
+    """Read every job under `root` and write jobs.csv, configs.csv, report.md, verdict.json
+    and curves.png into `out_dir` (default: <root>/report)."""
+    root = Path(root)
+    out = Path(out_dir) if out_dir is not None else root / "report"
+    records = read_multirun(root)
+    jobs = jobs_frame(records)
+    configs = configs_frame(jobs, swept_keys(records))
+    found = verdict(configs, select=select, periods_per_year=periods_per_year)
+    fig = plot_curves(records)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    paths = {
+        "jobs": _atomic_write(out / "jobs.csv", jobs.to_csv(index=False).encode()),
+        "configs": _atomic_write(out / "configs.csv", configs.to_csv(index=False).encode()),
+        "verdict": _atomic_write(
+            out / "verdict.json", (json.dumps(found, indent=2, default=str) + "\n").encode()
+        ),
+        "curves": _atomic_write(out / "curves.png", buf.getvalue()),
+        "markdown": _atomic_write(
+            out / "report.md", _markdown(root, jobs, configs, found).encode()
+        ),
+    }
+    return StudyReport(jobs=jobs, configs=configs, verdict=found, paths=paths)
