@@ -117,6 +117,8 @@ CASES = [
     ("discrete", {"buy_fraction": 0.6, "max_position_weight": 1.0}),
     ("weights", {}),
     ("weights", {"min_fee": 15.0, "lot_size": 5}),
+    # The fused torch.compile path must keep the same books as the eager one.
+    ("discrete", {"min_fee": 5.0, "lot_size": 10, "sell_fraction": 0.5, "compile": True}),
 ]
 
 

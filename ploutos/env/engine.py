@@ -8,9 +8,13 @@ reset in the same step, without a host sync: every reset is a masked torch.where
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import astuple
+from functools import partial
+
 import torch
 
-from ploutos.env.accounting import discrete_orders, execute, weight_orders
+from ploutos.env.accounting import Fills, discrete_orders, execute, weight_orders
 from ploutos.env.params import EnvParams
 from ploutos.env.rng import hash_uniform_int
 from ploutos.env.types import CompactObs
@@ -25,6 +29,29 @@ _STATE = (
     "cash", "shares", "entry", "equity", "peak", "day", "start", "end", "steps", "trades",
     "wins", "last_actions", "episode_reward", "episode_index", "seeds",
 )  # fmt: skip
+
+
+def _trade_tensors(
+    params: EnvParams,
+    actions: torch.Tensor,
+    cash: torch.Tensor,
+    shares: torch.Tensor,
+    entry: torch.Tensor,
+    price: torch.Tensor,
+    close: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """The whole order-to-equity arithmetic of a step as one pure function of tensors, so
+    torch.compile can fuse it into a few loops (returns Fills' fields, equity, last actions)."""
+    if params.action_mode == "discrete":
+        eq_fill = cash + (shares * price).sum(dim=1)
+        sells, outlays = discrete_orders(actions, shares, price, eq_fill, params)
+        last_actions = actions
+    else:
+        sells, outlays, weights = weight_orders(actions, cash, shares, price, params)
+        last_actions = weights.to(torch.float32)
+    fills = execute(cash, shares, entry, price, sells, outlays, params)
+    equity = fills.cash + (fills.shares * close).sum(dim=1)
+    return (*astuple(fills), equity, last_actions)
 
 
 class TradingEnv:
@@ -83,14 +110,46 @@ class TradingEnv:
         self.last_actions = torch.zeros((n, self.action_dim), dtype=last_dtype, device=dev)
         self.episode_reward = torch.zeros(n, dtype=_F64, device=dev)
         self._fresh = fresh_portfolio(a, dev)
+        self._compiled = (
+            torch.compile(partial(_trade_tensors, params), dynamic=False)
+            if params.compile
+            else None
+        )
         self._all = torch.ones(n, dtype=torch.bool, device=dev)
+
+    def _trade(
+        self,
+        actions: torch.Tensor,
+        cash: torch.Tensor,
+        shares: torch.Tensor,
+        entry: torch.Tensor,
+        price: torch.Tensor,
+        close: torch.Tensor,
+    ) -> tuple[Fills, torch.Tensor, torch.Tensor]:
+        """Orders from actions, their fills, and equity marked at the fill day's close."""
+        if self._compiled is not None:
+            try:
+                *fields, equity, last = self._compiled(actions, cash, shares, entry, price, close)
+                return Fills(*fields), equity, last
+            except Exception as err:  # any compiler failure falls back to the eager path
+                warnings.warn(
+                    f"env.compile: torch.compile failed, stepping eagerly ({err})", stacklevel=2
+                )
+                self._compiled = None
+        fields = _trade_tensors(self.params, actions, cash, shares, entry, price, close)
+        *fill_fields, equity, last = fields
+        return Fills(*fill_fields), equity, last
 
     # ---- episodes -------------------------------------------------------------------------
 
-    def _draw_starts(self) -> torch.Tensor:
+    def _draw_starts(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Episode starts for every env, or for the envs listed in idx."""
+        seeds, counters = self.seeds, self.episode_index
+        if idx is not None:
+            seeds, counters = seeds.index_select(0, idx), counters.index_select(0, idx)
         if self.n_starts == 1:
-            return torch.full_like(self.seeds, self.first_day)
-        return self.first_day + hash_uniform_int(self.seeds, self.episode_index, self.n_starts)
+            return torch.full_like(seeds, self.first_day)
+        return self.first_day + hash_uniform_int(seeds, counters, self.n_starts)
 
     def _reset_where(self, mask: torch.Tensor) -> None:
         """Start a new episode in the envs where mask [N] is True."""
@@ -111,6 +170,21 @@ class TradingEnv:
         self.wins = torch.where(mask, 0, self.wins)
         self.last_actions = torch.where(m2, 0, self.last_actions)
         self.episode_reward = torch.where(mask, 0.0, self.episode_reward)
+        self.reward.reset(mask)
+
+    def _reset_index(self, idx: torch.Tensor, mask: torch.Tensor) -> None:
+        """_reset_where for the envs listed in idx [K] (mask [N] marks the same envs)."""
+        cash0 = self.params.initial_cash
+        self.episode_index = self.episode_index + mask
+        start = self._draw_starts(idx)
+        self.start = self.start.index_copy(0, idx, start)
+        self.day = self.day.index_copy(0, idx, start)
+        self.end = self.end.index_copy(0, idx, start + self.episode_days)
+        for name, value in (("cash", cash0), ("equity", cash0), ("peak", cash0)):
+            setattr(self, name, getattr(self, name).index_fill(0, idx, value))
+        for name in ("shares", "entry", "steps", "trades", "wins", "last_actions"):
+            setattr(self, name, getattr(self, name).index_fill(0, idx, 0))
+        self.episode_reward = self.episode_reward.index_fill(0, idx, 0.0)
         self.reward.reset(mask)
 
     def reset(self) -> CompactObs:
@@ -138,17 +212,10 @@ class TradingEnv:
         p = self.params
         fill_day = self.day + 1
         price = self.market.fill.index_select(0, fill_day)
-        if self.action_mode == "discrete":
-            eq_fill = self.cash + (self.shares * price).sum(dim=1)
-            sells, outlays = discrete_orders(actions, self.shares, price, eq_fill, p)
-            last_actions = actions
-        else:
-            sells, outlays, weights = weight_orders(actions, self.cash, self.shares, price, p)
-            last_actions = weights.to(torch.float32)
-        fills = execute(self.cash, self.shares, self.entry, price, sells, outlays, p)
-
         close = self.market.close.index_select(0, fill_day)
-        equity = fills.cash + (fills.shares * close).sum(dim=1)
+        fills, equity, last_actions = self._trade(
+            actions, self.cash, self.shares, self.entry, price, close
+        )
         peak = torch.maximum(self.peak, equity)
         buy_mask, sell_mask = fills.bought > 0, fills.sold > 0
         outcome = StepOutcome(
@@ -186,7 +253,7 @@ class TradingEnv:
             "fees": fills.fees,
             "buy_mask": buy_mask,
             "sell_mask": sell_mask,
-            "realized_pnl": torch.where(sell_mask, fills.realized, 0.0),
+            "realized_pnl": fills.realized * sell_mask,
             "day": fill_day,
             "final_day": fill_day,
             "final_portfolio": final_portfolio,
@@ -196,11 +263,19 @@ class TradingEnv:
             "episode_trades": self.trades,
             "episode_wins": self.wins,
         }
-        # On CPU, done.any() costs no device sync and skips the masked resets on most steps;
-        # on CUDA the resets always run masked so the rollout never waits for the device.
-        if self.device.type != "cpu" or bool(done.any()):
+        if self.device.type == "cpu":
+            # No device sync on the CPU: reset just the few envs that finished, by index
+            # (masked where over all N envs costs more than the rest of the step).
+            finished = done.nonzero().squeeze(1)
+            portfolio = final_portfolio
+            if finished.numel():
+                self._reset_index(finished, done)
+                portfolio = final_portfolio.clone()
+                portfolio[finished] = self._fresh
+        else:
+            # On CUDA the resets always run masked so the rollout never waits for the device.
             self._reset_where(done)
-        portfolio = torch.where(done.unsqueeze(1), self._fresh, final_portfolio)
+            portfolio = torch.where(done.unsqueeze(1), self._fresh, final_portfolio)
         return CompactObs(self.day, portfolio), reward, terminated, truncated, info
 
     # ---- persistence ----------------------------------------------------------------------

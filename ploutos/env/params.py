@@ -35,6 +35,7 @@ class EnvParams:
     slippage_bps: float = 5.0
     min_fee: float = 0.0
     lot_size: float = 0.0  # 0: fractional shares
+    compile: bool = False  # fuse the order and fill arithmetic with torch.compile
 
     @property
     def commission(self) -> float:
@@ -66,6 +67,7 @@ class EnvParams:
             slippage_bps=_num(cfg, "slippage_bps", cls.slippage_bps),
             min_fee=_num(cfg, "min_fee", cls.min_fee),
             lot_size=_num(cfg, "lot_size", cls.lot_size),
+            compile=bool(cfg.get("compile", cls.compile)),
         )
         _check(p.initial_cash > 0, "initial_cash", "> 0", p.initial_cash)
         _check(0 < p.buy_fraction <= 1, "buy_fraction", "in (0, 1]", p.buy_fraction)

@@ -26,9 +26,10 @@ def portfolio_state(
     """[N, 2A + 3] float32 from float64 money state [N] / [N, A] and the day's close [N, A]."""
     inv_eq = 1.0 / equity.unsqueeze(1)
     weights = shares * close * inv_eq
-    held = shares > 0
-    # Entry is 0 for flat assets; dividing by a safe 1 keeps the flat entries at 0 without NaNs.
-    unrealized = torch.where(held, close / torch.where(held, entry, 1.0) - 1.0, 0.0)
+    held = (shares > 0).to(close.dtype)
+    # Entry is 0 for flat assets; dividing by 1 instead keeps them at 0 without NaNs (and
+    # without torch.where, which is slow on the CPU; see ploutos.env.accounting).
+    unrealized = (close / (entry + (1.0 - held)) - 1.0) * held
     drawdown = 1.0 - equity / peak
     return torch.cat(
         (
