@@ -1,0 +1,414 @@
+"""Walk-forward validation: per fold, train on its train window, pick the checkpoint on its
+validation window, backtest on its test window; then stitch the test curves into one.
+
+Folds come from ploutos.data.splits.walk_forward_folds over data.walk_forward (expanding or
+rolling, with an embargo of untraded days between train and val and between val and test).
+
+Per fold the market is rebuilt with data.splits moved to the fold, so the normalizer is fitted
+on the fold's train window and nothing else (DESIGN invariant 2); the Market's splits are then
+set to the fold's exact ranges, so the embargo days are neither trained, validated nor tested
+on. The checkpoint written by the training app carries those data.splits, so a later
+`backtest.py ckpt=.../best.ckpt` of a fold scores exactly the fold's test window.
+
+A fold writes fold.json (windows, training summary, test metrics) and equity.csv (its test
+curves: agent and baselines) into its folder; `stitch` reads every fold folder under a root
+(a multirun sweep folder or the sequential run's folder) and writes the stitched report:
+metrics.json, equity.csv, folds.csv and walkforward.png.
+
+Stitching: fold k's curve is rescaled to start where fold k - 1's ended and appended whole.
+Its first point is its first decision day, on which the fold's agent holds only cash, so the
+stitched curve has one zero-return day per fold boundary: exactly what a trader who restarts
+with each newly trained model earns. Baselines (buy-and-hold re-bought each fold, with its
+costs) are stitched the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from hydra.core.config_store import ConfigStore
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from ploutos.config import TrainSchema
+from ploutos.data.splits import walk_forward_folds
+from ploutos.env.params import EnvParams
+from ploutos.errors import ConfigError, DataError
+from ploutos.evaluation.backtest import AGENT, run_backtest
+from ploutos.evaluation.checkpoint import LoadedModel, policy_state_dict
+from ploutos.evaluation.metrics import (
+    TRADING_DAYS,
+    bootstrap_sharpe,
+    compute_metrics,
+    drawdown_curve,
+    simple_returns,
+)
+from ploutos.evaluation.report import atomic_write_text, metrics_table, save_figure, write_json
+from ploutos.market import Market, SplitRange
+from ploutos.models import make_policy
+from ploutos.obs.builders import make_obs_builder
+
+SCHEMA_NAME = "walkforward_schema"
+FOLD_FILE = "fold.json"
+# The stitched table: (metric, header, format), as the backtest report's table.
+STITCHED_COLUMNS = (
+    ("total_return", "return", "{:+.2%}"),
+    ("annual_return", "CAGR", "{:+.2%}"),
+    ("annual_volatility", "vol", "{:.2%}"),
+    ("sharpe", "Sharpe", "{:+.2f}"),
+    ("sharpe_ci", "Sharpe 95% CI", None),
+    ("sortino", "Sortino", "{:+.2f}"),
+    ("calmar", "Calmar", "{:+.2f}"),
+    ("max_drawdown", "max DD", "{:.2%}"),
+    ("trades", "trades", "{:.0f}"),
+    ("days", "days", "{:.0f}"),
+)
+
+TrainFn = Callable[[DictConfig, Market, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class WalkForwardOptions:
+    baselines: list[str] = field(default_factory=lambda: ["buy_and_hold", "index"])
+    horizon: int = 5
+    risk_free: float = 0.0
+    n_boot: int = 1000
+
+
+@dataclass
+class WalkForwardSchema(TrainSchema):
+    """The training config plus what walkforward.py reads."""
+
+    fold: int | None = None
+    stitch: str | None = None
+    list_folds: bool = False
+    walkforward: WalkForwardOptions = field(default_factory=WalkForwardOptions)
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=WalkForwardSchema)
+
+
+# ---- folds ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    dates: np.ndarray  # datetime64[D] [T]: the whole calendar
+    first_observable_day: int
+    folds: list[dict[str, SplitRange]]
+
+    def describe(self) -> str:
+        lines = []
+        for k, fold in enumerate(self.folds):
+            parts = [
+                f"{name} {self.dates[r.start]}..{self.dates[r.stop - 1]} ({r.n_days}d)"
+                for name, r in fold.items()
+            ]
+            lines.append(f"fold {k}: " + ", ".join(parts))
+        return "\n".join(lines)
+
+
+def plan_folds(cfg: DictConfig) -> FoldPlan:
+    """The folds of cfg.data.walk_forward on the calendar and warm-up of cfg's market."""
+    from ploutos.pipeline import build_market
+
+    _, report = build_market(cfg)
+    dates = np.asarray(report.bars.dates, "datetime64[D]")
+    folds = walk_forward_folds(dates, cfg.data.walk_forward, report.first_observable_day)
+    return FoldPlan(dates, report.first_observable_day, folds)
+
+
+def check_fold_index(plan: FoldPlan, fold: int) -> None:
+    if not isinstance(fold, int) or not 0 <= fold < len(plan.folds):
+        raise ConfigError(
+            "fold", f"must be an integer in [0, {len(plan.folds) - 1}] (data.walk_forward gives "
+            f"{len(plan.folds)} folds), got {fold!r}"
+        )
+
+
+def fold_config(cfg: DictConfig, plan: FoldPlan, fold: int, train_dir: Path) -> DictConfig:
+    """cfg with data.splits on fold `fold` (train from its start, val from the day after train,
+    test on its test window) and the training output in train_dir."""
+    check_fold_index(plan, fold)
+    f, day = plan.folds[fold], lambda i: str(plan.dates[i])
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    out.data.splits = {
+        "train_start": day(f["train"].start),
+        "val_start": day(f["train"].stop),
+        "test_start": day(f["test"].start),
+        "end": day(f["test"].stop - 1),
+    }
+    out.trainer.output_dir = str(train_dir)
+    return out
+
+
+def fold_market(fold_cfg: DictConfig, fold: dict[str, SplitRange]) -> tuple[Market, Any]:
+    """The fold's market: normalizer fitted on the fold's train window, splits set to the
+    fold's exact (embargoed) ranges."""
+    from ploutos.pipeline import build_market
+
+    market, report = build_market(fold_cfg)
+    if report.splits["train"] != fold["train"]:
+        raise DataError(
+            f"walk-forward: the market's train split {report.splits['train']} is not the "
+            f"fold's {fold['train']}; the calendar changed between planning and building"
+        )
+    report.splits = dict(fold)
+    return replace(market, splits=dict(fold)), report
+
+
+def _best_checkpoint(summary: dict[str, Any]) -> str:
+    ckpts = summary.get("checkpoints", {})
+    path = ckpts.get("best") or ckpts.get("last")
+    if not path:
+        raise FileNotFoundError(
+            f"training wrote no best or last checkpoint in {summary.get('output_dir')}"
+        )
+    return str(path)
+
+
+def load_policy(path: str | Path, cfg: DictConfig, market: Market) -> torch.nn.Module:
+    """The policy of a training checkpoint, bound to an in-memory market (no rebuild)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    builder = make_obs_builder(cfg.obs, market)
+    policy = make_policy(cfg, builder, EnvParams.from_config(cfg.env).action_mode,
+                         market.n_assets)
+    policy.load_state_dict(policy_state_dict(ckpt, path))
+    return policy.eval()
+
+
+def _windows_doc(plan: FoldPlan, fold: dict[str, SplitRange]) -> dict[str, dict]:
+    return {
+        name: {
+            "start": str(plan.dates[r.start]),
+            "end": str(plan.dates[r.stop - 1]),
+            "start_index": r.start,
+            "stop_index": r.stop,
+            "days": r.n_days,
+        }
+        for name, r in fold.items()
+    }
+
+
+def run_fold(
+    cfg: DictConfig,
+    fold: int,
+    out_dir: str | Path,
+    plan: FoldPlan | None = None,
+    train_fn: TrainFn | None = None,
+) -> dict[str, Any]:
+    """Train, select and test fold `fold`; write fold.json and equity.csv into out_dir."""
+    from ploutos.training.app import train
+
+    out = Path(out_dir)
+    plan = plan or plan_folds(cfg)
+    fcfg = fold_config(cfg, plan, fold, out / "train")
+    splits = plan.folds[fold]
+    market, report = fold_market(fcfg, splits)
+    print(f"walk-forward fold {fold}/{len(plan.folds) - 1}: {plan.describe().splitlines()[fold]}")
+    summary = (train_fn or train)(fcfg, market, report.market_meta(fcfg))
+    ckpt = _best_checkpoint(summary)
+    policy = load_policy(ckpt, fcfg, market)
+    opts = cfg.walkforward
+    result = run_backtest(
+        LoadedModel(policy=policy, cfg=fcfg, market=market, report=report),
+        split="test",
+        baselines=list(opts.baselines),
+        horizon=int(opts.horizon),
+        risk_free=float(opts.risk_free),
+        n_boot=int(opts.n_boot),
+    )
+    equity = pd.DataFrame({"date": pd.to_datetime(result.dates[0]).strftime("%Y-%m-%d")})
+    for name, runs in result.runs.items():
+        equity[name] = runs[0].equity
+    doc = {
+        "fold": fold,
+        "n_folds": len(plan.folds),
+        "mode": str(cfg.data.walk_forward.get("mode", "expanding")),
+        "embargo_days": cfg.data.walk_forward.get("embargo_days"),
+        "windows": _windows_doc(plan, splits),
+        "data_splits": OmegaConf.to_container(fcfg.data.splits),
+        "checkpoint": ckpt,
+        "training": {
+            "status": summary.get("status"),
+            "env_steps": summary.get("env_steps"),
+            "best_eval": summary.get("best_eval"),
+            "wall_time_s": summary.get("wall_time_s"),
+        },
+        "test": {
+            name: {k: v for k, v in m.items() if not isinstance(v, dict)}
+            for name, m in result.metrics.items()
+        },
+    }
+    write_json(out / FOLD_FILE, doc)
+    atomic_write_text(out / "equity.csv", equity.to_csv(index=False))
+    print(f"fold {fold} test: " + "; ".join(
+        f"{name} Sharpe {m['sharpe']:+.3f}, return {m['total_return']:+.2%}"
+        for name, m in result.metrics.items()
+    ))
+    return doc
+
+
+# ---- stitching ------------------------------------------------------------------------------
+
+
+def stitch_curves(curves: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate equity curves, each rescaled to start at the previous one's last value."""
+    if not curves:
+        raise ValueError("no curves to stitch")
+    out = [np.asarray(curves[0], dtype=np.float64)]
+    for curve in curves[1:]:
+        curve = np.asarray(curve, dtype=np.float64)
+        out.append(curve * (out[-1][-1] / curve[0]))
+    return np.concatenate(out)
+
+
+def find_folds(root: str | Path) -> list[Path]:
+    """Fold folders (holding fold.json) directly under root, in fold order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"walk-forward folder not found: {root}")
+    found = sorted(p.parent for p in root.glob(f"*/{FOLD_FILE}"))
+    if not found:
+        raise FileNotFoundError(f"no fold folders ({FOLD_FILE}) under {root}")
+    docs = {d: json.loads((d / FOLD_FILE).read_text()) for d in found}
+    ordered = sorted(found, key=lambda d: docs[d]["fold"])
+    indices = [docs[d]["fold"] for d in ordered]
+    if len(set(indices)) != len(indices):
+        raise DataError(f"{root}: fold indices repeat ({indices}); one run per fold")
+    return ordered
+
+
+def stitch(root: str | Path, risk_free: float = 0.0, n_boot: int = 1000) -> dict[str, Any]:
+    """Stitch the fold folders under root; write metrics.json, equity.csv, folds.csv and
+    walkforward.png there, and return the metrics document."""
+    root = Path(root)
+    dirs = find_folds(root)
+    docs = [json.loads((d / FOLD_FILE).read_text()) for d in dirs]
+    frames = [pd.read_csv(d / "equity.csv") for d in dirs]
+    strategies = [c for c in frames[0].columns if c != "date"]
+    for doc, frame in zip(docs, frames, strict=True):
+        missing = set(strategies) - set(frame.columns)
+        if missing:
+            raise DataError(f"fold {doc['fold']}: equity.csv lacks {sorted(missing)}")
+    for i in range(1, len(frames)):
+        doc, frame, prev = docs[i], frames[i], frames[i - 1]
+        if frame["date"].iloc[0] <= prev["date"].iloc[-1]:
+            raise ConfigError(
+                "data.walk_forward.step_days",
+                f"fold {doc['fold']}'s test starts {frame['date'].iloc[0]}, before the previous "
+                f"fold's ends ({prev['date'].iloc[-1]}): test windows overlap; use step_days "
+                ">= test_days",
+            )
+    stitched = pd.DataFrame({
+        "date": pd.concat([f["date"] for f in frames], ignore_index=True),
+        "fold": np.concatenate([np.full(len(f), doc["fold"]) for doc, f in zip(docs, frames,
+                                                                                 strict=True)]),
+    })
+    metrics: dict[str, dict] = {}
+    for name in strategies:
+        curve = stitch_curves([f[name].to_numpy() for f in frames])
+        stitched[name] = curve
+        m = compute_metrics(curve, TRADING_DAYS, risk_free)
+        m["sharpe_ci"] = bootstrap_sharpe(simple_returns(curve), risk_free, n_boot=n_boot)
+        m["trades"] = float(sum(doc["test"].get(name, {}).get("trades", 0.0) for doc in docs))
+        metrics[name] = m
+    per_fold = pd.DataFrame([
+        {"fold": doc["fold"], "test_start": doc["windows"]["test"]["start"],
+         "test_end": doc["windows"]["test"]["end"],
+         **{f"{name}_sharpe": doc["test"][name]["sharpe"] for name in strategies},
+         **{f"{name}_return": doc["test"][name]["total_return"] for name in strategies},
+         "best_val_score": (doc["training"].get("best_eval") or {}).get("score")}
+        for doc in docs
+    ])
+    document = {
+        "folds": [doc["fold"] for doc in docs],
+        "fold_dirs": [str(d) for d in dirs],
+        "first_day": str(stitched["date"].iloc[0]),
+        "last_day": str(stitched["date"].iloc[-1]),
+        "stitching": "each fold's test curve rescaled to start at the previous fold's end",
+        "strategies": metrics,
+    }
+    write_json(root / "metrics.json", document)
+    atomic_write_text(root / "equity.csv", stitched.to_csv(index=False))
+    atomic_write_text(root / "folds.csv", per_fold.to_csv(index=False))
+    plot_stitched(stitched, strategies, root / "walkforward.png")
+    table = metrics_table(metrics, STITCHED_COLUMNS).to_string()
+    atomic_write_text(root / "table.txt", table + "\n")
+    print(f"walk-forward, {len(docs)} folds stitched ({document['first_day']} .. "
+          f"{document['last_day']}):\n{table}\nreport: {root}")
+    return document
+
+
+def plot_stitched(stitched: pd.DataFrame, strategies: Sequence[str], path: Path) -> None:
+    dates = pd.to_datetime(stitched["date"])
+    fig, (ax_eq, ax_dd) = plt.subplots(
+        2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for name in strategies:
+        width = 1.8 if name == AGENT else 1.0
+        ax_eq.plot(dates, stitched[name], lw=width, label=name)
+        ax_dd.plot(dates, drawdown_curve(stitched[name].to_numpy()), lw=width, label=name)
+    starts = dates[stitched["fold"].ne(stitched["fold"].shift())].iloc[1:]
+    for ax in (ax_eq, ax_dd):
+        for start in starts:
+            ax.axvline(start, color="grey", lw=0.6, ls=":")
+    ax_eq.set_title("walk-forward: stitched out-of-sample equity (dotted: fold boundaries)")
+    ax_eq.set_ylabel("equity")
+    ax_eq.legend(fontsize=8)
+    ax_dd.set_ylabel("drawdown")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+
+def run_all(cfg: DictConfig, out_dir: str | Path, train_fn: TrainFn | None = None) -> dict:
+    """Every fold in sequence (out_dir/fold_KK), then the stitch: the laptop command."""
+    out = Path(out_dir)
+    plan = plan_folds(cfg)
+    print(f"walk-forward: {len(plan.folds)} folds\n{plan.describe()}")
+    for k in range(len(plan.folds)):
+        run_fold(cfg, k, out / f"fold_{k:02d}", plan, train_fn)
+    opts = cfg.walkforward
+    return stitch(out, float(opts.risk_free), int(opts.n_boot))
+
+
+def main(cfg: DictConfig, out_dir: str | Path) -> dict | None:
+    """walkforward.py: `stitch=DIR` stitches, `list_folds=true` prints the plan, `fold=K`
+    runs one fold (a multirun job), and neither runs all folds then stitches."""
+    opts = cfg.walkforward
+    if cfg.stitch:
+        return stitch(cfg.stitch, float(opts.risk_free), int(opts.n_boot))
+    if cfg.list_folds:
+        plan = plan_folds(cfg)
+        print(plan.describe())
+        print(f"one job per fold: python walkforward.py -m 'fold=range({len(plan.folds)})' ...")
+        return None
+    if cfg.fold is not None:
+        return run_fold(cfg, int(cfg.fold), out_dir)
+    return run_all(cfg, out_dir)
+
+
+class StitchOnMultirunEnd(Callback):
+    """Hydra callback: once every fold job of a sweep has finished, stitch the sweep folder
+    (with a cluster launcher this runs in the submitting process, after the jobs)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        root = Path(config.hydra.sweep.dir)
+        if any(root.glob(f"*/{FOLD_FILE}")):
+            opts = config.walkforward
+            stitch(root, float(opts.risk_free), int(opts.n_boot))

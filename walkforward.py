@@ -1,0 +1,23 @@
+"""Walk-forward validation app: `python walkforward.py [-m fold=...] [overrides]`.
+
+See conf/walkforward.yaml for the commands; ploutos/evaluation/walkforward.py for the method.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from ploutos.evaluation.walkforward import register_configs
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="walkforward")
+def main(cfg: DictConfig) -> None:
+    from ploutos.evaluation.walkforward import main as run
+    from ploutos.training.app import output_dir
+
+    run(cfg, output_dir(cfg))
+
+
+if __name__ == "__main__":
+    main()
