@@ -1,0 +1,102 @@
+"""Run a named study as one Hydra multirun, then write its report.
+
+    python experiments/study.py --list
+    python experiments/study.py ablation_reward scale=smoke          # CPU, minutes
+    python experiments/study.py v6_15m_vs_50m                         # the seed's scale
+    python experiments/study.py ablation_reward scale=smoke hydra/launcher=local_parallel
+
+A study is experiments/studies/NAME.yaml: per scale, `fixed` overrides and a `sweep` of
+comma-separated values (a cartesian product, Hydra's basic sweeper). Paired choices (v7 needs
+the transformer) are arms, experiments/conf/arm/*.yaml, swept as `+arm=a,b`. Any other
+argument goes to train.py unchanged (launcher, device, logger, ...). The sweep lands in
+multirun/studies/NAME-SCALE/DATE_TIME and its report in that folder's report/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+STUDIES = REPO / "experiments" / "studies"
+ARMS_CONF = REPO / "experiments" / "conf"
+SCALES = ("smoke", "full")
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in STUDIES.glob("*.yaml"))
+
+
+def load_study(name: str) -> dict:
+    path = STUDIES / f"{name}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"unknown study '{name}'; available: {', '.join(available())}")
+    return yaml.safe_load(path.read_text())
+
+
+def train_command(name: str, scale: str, extra: list[str], sweep_dir: Path) -> list[str]:
+    """The `python train.py -m ...` command line of a study at a scale."""
+    study = load_study(name)
+    if scale not in study["scales"]:
+        raise SystemExit(f"study '{name}' has no scale '{scale}'; has {sorted(study['scales'])}")
+    spec = study["scales"][scale]
+    sweep = [f"{key}={values}" for key, values in spec["sweep"].items()]
+    return [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        f"--config-dir={ARMS_CONF}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *spec.get("fixed", []),
+        *sweep,
+        *extra,
+    ]
+
+
+def _split_scale(args: list[str]) -> tuple[str, list[str]]:
+    scale, rest = "full", []
+    for arg in args:
+        if arg.startswith("scale="):
+            scale = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if scale not in SCALES:
+        raise SystemExit(f"scale must be one of {SCALES}, got '{scale}'")
+    return scale, rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", nargs="?", help="study name (experiments/studies/NAME.yaml)")
+    parser.add_argument("--list", action="store_true", help="list the studies and exit")
+    parser.add_argument("--no-report", action="store_true", help="skip the report")
+    parser.add_argument("--dry-run", action="store_true", help="print the command only")
+    args, rest = parser.parse_known_args(argv)
+    if args.list or not args.study:
+        for name in available():
+            print(f"{name}: {' '.join(load_study(name)['description'].split())}")
+        return 0
+    scale, extra = _split_scale(rest)
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    sweep_dir = REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
+    command = train_command(args.study, scale, extra, sweep_dir)
+    print(" ".join(command[1:]))
+    if args.dry_run:
+        return 0
+    code = subprocess.run(command, cwd=REPO).returncode
+    if code == 0 and not args.no_report:
+        from ploutos.studies import build_report
+
+        report = build_report(sweep_dir)
+        print(report.verdict.get("text", report.verdict.get("reason")))
+        print(f"report: {report.paths['markdown']}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
