@@ -247,7 +247,9 @@ def run_backtest(
     instead; episodes/days: that many random windows of that many trading days inside it.
     `market` replaces model.market (same calendar and tickers; permutation importance
     passes a shuffled one); `windows` replaces the window selection (compare passes the
-    windows of its first model so every model steps the same days).
+    windows of its first model so every model steps the same days). The random baseline
+    draws with seed + window index, so its windows differ from each other but not between
+    runs.
     """
     base = model.market if market is None else market
     if windows is None:
