@@ -118,13 +118,21 @@ class FoldPlan:
 
 
 def plan_folds(cfg: DictConfig) -> FoldPlan:
-    """The folds of cfg.data.walk_forward on the calendar and warm-up of cfg's market."""
-    from ploutos.pipeline import build_market
+    """The folds of cfg.data.walk_forward on the calendar and warm-up of cfg's data.
 
-    _, report = build_market(cfg)
-    dates = np.asarray(report.bars.dates, "datetime64[D]")
-    folds = walk_forward_folds(dates, cfg.data.walk_forward, report.first_observable_day)
-    return FoldPlan(dates, report.first_observable_day, folds)
+    Bars and features only: data.splits plays no part (each fold sets its own), and nothing
+    is fitted here.
+    """
+    from ploutos.data import load_bars
+    from ploutos.features import build_features
+
+    bars = load_bars(cfg.data)
+    warmup = build_features(bars, cfg.features).warmup
+    # As in pipeline.build_market: a v7 window reaches lookback - 1 days further back.
+    first_observable_day = warmup + int(cfg.obs.get("lookback", 1) or 1) - 1
+    dates = np.asarray(bars.dates, "datetime64[D]")
+    folds = walk_forward_folds(dates, cfg.data.walk_forward, first_observable_day)
+    return FoldPlan(dates, first_observable_day, folds)
 
 
 def check_fold_index(plan: FoldPlan, fold: int) -> None:
