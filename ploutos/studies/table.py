@@ -19,9 +19,18 @@ TEST_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino")
 RUN_METRICS = ("env_steps", "env_steps_per_s", "wall_time_s")
 
 
+def _short(value: str) -> str:
+    # Optuna samples floats to 17 digits; four significant ones tell configurations apart.
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.4g}" if any(c in value for c in ".eE") else value
+
+
 def config_label(swept: dict[str, str]) -> str:
     """The configuration a job belongs to: its swept values other than the seed."""
-    parts = [f"{k}={v}" for k, v in swept.items() if k != SEED_KEY]
+    parts = [f"{k}={_short(str(v))}" for k, v in swept.items() if k != SEED_KEY]
     return " ".join(parts) or "(single configuration)"
 
 
