@@ -59,6 +59,29 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(key, message)
 
 
+def validate_config(cfg: DictConfig) -> None:
+    """Every range check that needs no data, so a bad value stops a run in milliseconds,
+    before bars are loaded; checks that need the calendar (split dates against the data)
+    run when the market is built, still before any training."""
+    # Imported here: `python train.py --cfg job` must not pay for torch and pandas.
+    from ploutos.algos.config import validate_ppo_config
+    from ploutos.data.splits import split_bounds
+    from ploutos.data.validate import check_data_config
+    from ploutos.env.params import EnvParams
+    from ploutos.features.normalizer import AdaptiveNormalizer
+    from ploutos.features.pipeline import parse_requests
+    from ploutos.obs.builders import obs_lookback
+
+    validate_root(cfg)
+    check_data_config(cfg.data)
+    split_bounds(cfg.data.splits)
+    parse_requests(cfg.features)
+    AdaptiveNormalizer.from_config(cfg.features.get("normalizer"))
+    EnvParams.from_config(cfg.env)
+    obs_lookback(cfg.obs)
+    validate_ppo_config(cfg.algo)
+
+
 def validate_root(cfg: DictConfig) -> None:
     """Range checks on the root keys researchers sweep; groups check their own keys."""
     _require(cfg.total_timesteps > 0, "total_timesteps", f"must be > 0, got {cfg.total_timesteps}")

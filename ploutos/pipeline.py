@@ -22,6 +22,7 @@ from ploutos.data.validate import check_history
 from ploutos.features import build_features
 from ploutos.features.normalizer import AdaptiveNormalizer
 from ploutos.market import Market, SplitRange
+from ploutos.obs.builders import obs_lookback
 
 
 @dataclass
@@ -94,7 +95,7 @@ def build_market(
     feature_set = build_features(bars, cfg.features)
     # A v7 window reaches lookback - 1 days further back than the features' own warm-up,
     # so the first tradable day of every split is where the whole window is defined.
-    lookback = int(cfg.obs.get("lookback", 1) or 1)
+    lookback = obs_lookback(cfg.obs)
     first_observable_day = feature_set.warmup + lookback - 1
     check_history(bars, first_observable_day, None)
     splits = resolve_splits(bars.dates, cfg.data.splits, first_observable_day)

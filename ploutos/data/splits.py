@@ -32,6 +32,37 @@ def _checked_range(name: str, start: int, stop: int, warmup: int, dates: np.ndar
     return SplitRange(name, start, stop)
 
 
+def split_bounds(
+    splits_cfg: Mapping[str, Any],
+    first_day: np.datetime64 | None = None,
+    last_day: np.datetime64 | None = None,
+) -> list[tuple[str, np.datetime64]]:
+    """[(key, day)] of train_start, val_start, test_start, end, checked to be in order.
+
+    An unset train_start / end defaults to first_day / last_day (the data's); without data
+    (first_day, last_day None) only the dates the config names are checked.
+    """
+    bounds = {k: to_day(splits_cfg.get(k)) for k in ("train_start", "val_start", "test_start")}
+    bounds["end"] = to_day(splits_cfg.get("end"))
+    for key in ("val_start", "test_start"):
+        if bounds[key] is None:
+            raise ConfigError(f"data.splits.{key}", "is required (a date, e.g. 2017-01-01)")
+    if bounds["train_start"] is None:
+        bounds["train_start"] = first_day
+    if bounds["end"] is None:
+        bounds["end"] = last_day
+    ordered = [(k, bounds[k]) for k in ("train_start", "val_start", "test_start", "end")]
+    named = [(k, day) for k, day in ordered if day is not None]
+    for (prev_key, prev), (key, day) in pairwise(named):
+        if day < prev or (day == prev and key != "end"):
+            relation = "before" if day < prev else "the same day as"
+            raise ConfigError(
+                f"data.splits.{key}",
+                f"{day_str(day)} is {relation} data.splits.{prev_key} {day_str(prev)}",
+            )
+    return ordered
+
+
 def resolve_splits(
     dates: np.ndarray, splits_cfg: Mapping[str, Any], warmup: int
 ) -> dict[str, SplitRange]:
@@ -41,22 +72,8 @@ def resolve_splits(
     A boundary date falls on the first trading day on or after it; `end` is inclusive.
     """
     dates = np.asarray(dates, "datetime64[D]")
-    bounds = {k: to_day(splits_cfg.get(k)) for k in ("train_start", "val_start", "test_start")}
-    bounds["end"] = to_day(splits_cfg.get("end"))
-    for key in ("val_start", "test_start"):
-        if bounds[key] is None:
-            raise ConfigError(f"data.splits.{key}", "is required (a date, e.g. 2017-01-01)")
-    train_start = bounds["train_start"] if bounds["train_start"] is not None else dates[0]
-    end = bounds["end"] if bounds["end"] is not None else dates[-1]
-    ordered = [("train_start", train_start), ("val_start", bounds["val_start"]),
-               ("test_start", bounds["test_start"]), ("end", end)]
-    for (prev_key, prev), (key, day) in pairwise(ordered):
-        if day < prev or (day == prev and key != "end"):
-            relation = "before" if day < prev else "the same day as"
-            raise ConfigError(
-                f"data.splits.{key}",
-                f"{day_str(day)} is {relation} data.splits.{prev_key} {day_str(prev)}",
-            )
+    ordered = split_bounds(splits_cfg, dates[0], dates[-1])
+    bounds = dict(ordered)
     if bounds["test_start"] > dates[-1]:
         raise ConfigError(
             "data.splits.test_start",
@@ -64,7 +81,7 @@ def resolve_splits(
             f"{day_str(dates[-1])}",
         )
     idx = [int(np.searchsorted(dates, d, side="left")) for _, d in ordered[:3]]
-    idx.append(int(np.searchsorted(dates, end, side="right")))
+    idx.append(int(np.searchsorted(dates, bounds["end"], side="right")))
     return {
         name: _checked_range(name, idx[i], idx[i + 1], warmup, dates)
         for i, name in enumerate(SPLIT_NAMES)

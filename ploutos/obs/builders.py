@@ -8,14 +8,17 @@ the one shared feature tensor.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig
 
-from ploutos.env.types import CompactObs
 from ploutos.errors import ConfigError
 from ploutos.market import Market
 from ploutos.obs.portfolio import portfolio_dim
+
+if TYPE_CHECKING:  # the env package imports this module: a runtime import would be circular
+    from ploutos.env.types import CompactObs
 
 
 class ObsBuilder:
@@ -101,19 +104,30 @@ class V7Builder(ObsBuilder):
         torch.index_select(windows, 0, inverse, out=out)
 
 
-def make_obs_builder(obs_cfg: DictConfig, market: Market) -> ObsBuilder:
+OBS_VERSIONS = ("v6", "v7")
+
+
+def obs_lookback(obs_cfg: DictConfig) -> int:
+    """Days of history one observation spans (1 for v6), checked before any data is read."""
     name = obs_cfg.get("name")
+    if name not in OBS_VERSIONS:
+        raise ConfigError("obs.name", f"unknown observation version {name!r}; choose v6 or v7")
     if name == "v6":
+        return 1
+    lookback = obs_cfg.get("lookback", 60)
+    if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1:
+        raise ConfigError("obs.lookback", f"must be a positive integer, got {lookback!r}")
+    return lookback
+
+
+def make_obs_builder(obs_cfg: DictConfig, market: Market) -> ObsBuilder:
+    lookback = obs_lookback(obs_cfg)
+    if obs_cfg.get("name") == "v6":
         return V6Builder(market)
-    if name == "v7":
-        lookback = obs_cfg.get("lookback", 60)
-        if not isinstance(lookback, int) or lookback < 1:
-            raise ConfigError("obs.lookback", f"must be a positive integer, got {lookback!r}")
-        if market.warmup + lookback - 1 >= market.n_days:
-            raise ConfigError(
-                "obs.lookback",
-                f"{lookback} days of history leave no tradable day in a market of "
-                f"{market.n_days} days with a {market.warmup}-day warm-up",
-            )
-        return V7Builder(market, lookback)
-    raise ConfigError("obs.name", f"unknown observation version {name!r}; choose v6 or v7")
+    if market.warmup + lookback - 1 >= market.n_days:
+        raise ConfigError(
+            "obs.lookback",
+            f"{lookback} days of history leave no tradable day in a market of "
+            f"{market.n_days} days with a {market.warmup}-day warm-up",
+        )
+    return V7Builder(market, lookback)
