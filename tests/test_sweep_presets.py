@@ -1,0 +1,150 @@
+"""Every launcher, sweeper and trainer preset composes, and so does every study at both
+scales (the arms override their groups, the swept keys exist)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from ploutos.config import register_configs
+
+REPO = Path(__file__).resolve().parent.parent
+CONF = REPO / "conf"
+ARMS = REPO / "experiments" / "conf"
+STUDIES = sorted((REPO / "experiments" / "studies").glob("*.yaml"))
+
+register_configs()
+
+
+def _compose(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=True)
+
+
+def test_slurm_preset_composes_from_the_command_line():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    for preset in ("submitit_slurm", "slurm"):
+        out = subprocess.run(
+            [sys.executable, "train.py", f"hydra/launcher={preset}", "--cfg", "hydra"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        launcher = yaml.safe_load(out.stdout)["hydra"]["launcher"]
+        assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert launcher["timeout_min"] == 720 and launcher["cpus_per_task"] == 8
+    assert launcher["submitit_folder"] == "${hydra.sweep.dir}/.submitit/%j"
+
+
+def test_local_parallel_preset():
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    launcher = _compose(["hydra/launcher=local_parallel"]).hydra.launcher
+    assert launcher._target_.endswith("JoblibLauncher")
+    assert launcher.n_jobs == 4
+
+
+def test_basic_multirun_layout_by_default():
+    cfg = _compose([])
+    assert cfg.hydra.launcher._target_.endswith("BasicLauncher")
+    # One folder (and so one summary.json) per job.
+    assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.num}"
+
+
+def test_optuna_search_preset_searches_existing_keys():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = _compose(["hydra/sweeper=ppo_search"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert sweeper.direction == "maximize"
+    assert cfg.trainer.monitor == "eval/sharpe" and cfg.trainer.mode == "max"
+    params = OmegaConf.to_container(sweeper.params)
+    assert set(params) == {
+        "algo.learning_rate",
+        "ent_coef",
+        "algo.n_steps",
+        "algo.clip_coef",
+        "model.hidden_sizes",
+    }
+    for key in params:
+        assert OmegaConf.select(cfg, key) is not None, key
+    # Each category of the network size is an override Hydra turns back into a list.
+    sized = _compose(["model.hidden_sizes=[256,256]"])
+    assert list(sized.model.hidden_sizes) == [256, 256]
+
+
+def test_ddp_trainer_preset():
+    trainer = _compose(["trainer=ddp", "device=cuda"]).trainer
+    assert (trainer.strategy, trainer.devices, trainer.num_nodes) == ("ddp", 2, 1)
+    assert trainer.accelerator == "cuda" and trainer.monitor == "eval/sharpe"
+
+
+def _study_runs(study: dict, scale: str) -> list[list[str]]:
+    """Two corners of the study's grid: every swept key at its first and at its last value."""
+    spec = study["scales"][scale]
+    values = {key: str(v).split(",") for key, v in spec["sweep"].items()}
+    return [[*spec["fixed"], *(f"{k}={v[i]}" for k, v in values.items())] for i in (0, -1)]
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+@pytest.mark.parametrize("scale", ["smoke", "full"])
+def test_study_composes(path: Path, scale: str):
+    study = yaml.safe_load(path.read_text())
+    assert study["description"]
+    for overrides in _study_runs(study, scale):
+        cfg = _compose([f"hydra.searchpath=[file://{ARMS}]", *overrides])
+        seeds = study["scales"][scale]["sweep"]["seed"]
+        assert len(str(seeds).split(",")) >= 2, "several seeds each"
+        if scale == "smoke":
+            assert cfg.data.source == "synthetic" and cfg.total_timesteps <= 5120
+
+
+def test_15m_vs_50m_arms():
+    study = yaml.safe_load((REPO / "experiments" / "studies" / "v6_15m_vs_50m.yaml").read_text())
+    full = [_compose([f"hydra.searchpath=[file://{ARMS}]", *o]) for o in _study_runs(study, "full")]
+    assert [c.total_timesteps for c in full] == [15_000_000, 50_000_000]
+    smoke = [
+        _compose([f"hydra.searchpath=[file://{ARMS}]", *o]) for o in _study_runs(study, "smoke")
+    ]
+    steps = [c.total_timesteps for c in smoke]
+    assert steps[1] / steps[0] == pytest.approx(50 / 15, rel=0.01)
+    assert [c.ent_coef for c in smoke] == [c.ent_coef for c in full] == [0.10, 0.08]
+    assert [c.early_stopping.enabled for c in smoke] == [False, True]
+
+
+def test_obs_model_arms_pair_observation_and_network():
+    pairs = {}
+    for arm in ("v6_mlp", "v7_transformer", "v7_transformer_small"):
+        cfg = _compose([f"hydra.searchpath=[file://{ARMS}]", f"+arm={arm}"])
+        pairs[arm] = (cfg.obs.name, cfg.model.name)
+    assert pairs == {
+        "v6_mlp": ("v6", "mlp"),
+        "v7_transformer": ("v7", "transformer"),
+        "v7_transformer_small": ("v7", "transformer"),
+    }
+
+
+def test_study_runner_command(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(REPO / "experiments"))
+    import study
+
+    command = study.train_command("ablation_reward", "smoke", ["device=cpu"], Path("/x"))
+    assert command[1:5] == [
+        str(REPO / "train.py"),
+        "-m",
+        f"--config-dir={ARMS}",
+        "hydra.sweep.dir=/x",
+    ]
+    assert "reward=pnl,v6_timing,diff_sharpe" in command and command[-1] == "device=cpu"
+    assert study.main(["--list"]) == 0
+    assert "v6_15m_vs_50m" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown study"):
+        study.main(["nope", "scale=smoke", "--dry-run"])
+    with pytest.raises(SystemExit, match="scale must be"):
+        study.main(["ablation_reward", "scale=huge", "--dry-run"])
+    sys.modules.pop("study", None)
