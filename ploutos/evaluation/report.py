@@ -426,6 +426,11 @@ def backtest_from_config(cfg: Any, out_dir: Path) -> dict[str, Path]:
     files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra)
     print(f"backtest of {model.path} ({model.env_steps} env steps): {result.description}")
     print(console_table(result.metrics))
+    if len(result.windows) > 1:
+        print(
+            "metrics are means over windows (timing counts pooled); the Sharpe CI is of the "
+            f"pooled daily returns (agent: {result.metrics[AGENT]['sharpe_ci']['sharpe']:+.2f})"
+        )
     if AGENT in result.timing:
         print(timing_report(result.timing[AGENT]))
     print(f"report: {files['report']}")
