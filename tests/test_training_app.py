@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 import ploutos.algos.ppo as ppo_module
 from ploutos.config import register_configs
-from ploutos.training.app import train
+from ploutos.training.app import run, train
 from ploutos.training.errors import TrainingDiverged
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
@@ -209,3 +209,19 @@ def test_v7_transformer_with_diff_sharpe_runs_end_to_end(tmp_path: Path, market)
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["cfg"]["model"]["name"] == "transformer"
     assert saved["cfg"]["reward"]["name"] == "diff_sharpe"
+
+
+def test_run_builds_the_market_and_returns_the_best_score(tmp_path: Path, capsys) -> None:
+    synthetic = ("data=synthetic", "data.n_assets=3", "features=minimal")
+    assert run(smoke_cfg(tmp_path / "summary", *synthetic, "summary_only=true")) is None
+    assert "data: synthetic" in capsys.readouterr().out
+    assert not (tmp_path / "summary").exists()  # nothing trained, nothing written
+
+    best = run(smoke_cfg(tmp_path / "run", *synthetic, "total_timesteps=1024"))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert best == summary["best_eval"]["score"] and summary["env_steps"] == 1024
+    meta = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)[
+        "market_meta"
+    ]
+    assert meta["tickers"] == ["S00", "S01", "S02"] and len(meta["fingerprint"]) >= 16
+    assert meta["normalizer_state"] and meta["feature_names"]
