@@ -21,6 +21,9 @@ RUN_METRICS = ("env_steps", "env_steps_per_s", "wall_time_s")
 
 def _short(value: str) -> str:
     # Optuna samples floats to 17 digits; four significant ones tell configurations apart.
+    # Short values stay as the user typed them.
+    if len(value) <= 8:
+        return value
     try:
         number = float(value)
     except ValueError:

@@ -1,0 +1,51 @@
+"""End to end: a two-job multirun of the training app (basic launcher, synthetic data, tiny
+scale), then the study report over its folder."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ploutos.studies import build_report
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_two_job_multirun_then_report(tmp_path: Path):
+    sweep = tmp_path / "multirun"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            "experiment=smoke",
+            "data=synthetic",
+            "total_timesteps=1024",
+            "eval_freq=512",
+            "checkpoint_freq=1024",
+            "ent_coef=0.0,0.5",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for job in ("0", "1"):
+        summary = json.loads((sweep / job / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["env_steps"] == 1024
+        assert (sweep / job / "csv" / "metrics.csv").is_file()
+
+    report = build_report(sweep)
+    assert list(report.configs["config"]) == ["ent_coef=0.0", "ent_coef=0.5"]
+    assert (report.configs["n_jobs"] == 1).all()
+    assert report.jobs["env_steps_per_s"].gt(0).all()
+    assert report.verdict["available"] and report.verdict["dsr_n_trials"] == 2
+    assert report.verdict["dsr_n_obs"] == int(report.jobs["val_days"].iloc[0]) > 100
+    assert 0.0 <= report.verdict["dsr_dsr"] <= 1.0
+    assert report.paths["curves"].stat().st_size > 10_000
+    assert "ent_coef=0.5" in report.paths["markdown"].read_text()
