@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_toy_market
+from conftest import cuda_params, make_toy_market
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
@@ -225,3 +225,12 @@ def test_run_builds_the_market_and_returns_the_best_score(tmp_path: Path, capsys
     ]
     assert meta["tickers"] == ["S00", "S01", "S02"] and len(meta["fingerprint"]) >= 16
     assert meta["normalizer_state"] and meta["feature_names"]
+
+
+@pytest.mark.parametrize("device", cuda_params()[1:])
+def test_smoke_run_on_an_accelerator(tmp_path: Path, device: str) -> None:
+    market = make_toy_market(n_days=300, n_assets=3, n_features=5, seed=3)
+    summary = train(smoke_cfg(tmp_path, f"device={device}", "total_timesteps=2048"), market)
+    assert summary["status"] == "completed" and summary["env_steps"] == 2048
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["cfg"]["trainer"]["accelerator"] == device

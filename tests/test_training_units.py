@@ -125,7 +125,7 @@ def test_presets_reproduce_the_seed_table(preset: str, expected: tuple) -> None:
         ("trainer.mode=up", "trainer.mode"),
         ("trainer.monitor=train/entropy", "trainer.monitor"),
         ("trainer.eval_split=test", "trainer.eval_split"),
-        ("trainer.eval_n_envs=0", "trainer.eval_n_envs"),
+        ("trainer.log_every_n_iterations=0", "trainer.log_every_n_iterations"),
         ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
         ("eval_freq=0", "eval_freq"),
     ],

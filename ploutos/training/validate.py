@@ -31,8 +31,6 @@ def validate_training(cfg: DictConfig) -> None:
             "trainer.monitor",
             f"must be an evaluation metric such as {', '.join(EVAL_METRICS)}; got '{tr.monitor}'",
         )
-    if int(tr.eval_n_envs) < 1:
-        raise ConfigError("trainer.eval_n_envs", f"must be >= 1, got {tr.eval_n_envs}")
     if int(tr.log_every_n_iterations) < 1:
         raise ConfigError(
             "trainer.log_every_n_iterations", f"must be >= 1, got {tr.log_every_n_iterations}"
