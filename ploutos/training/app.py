@@ -159,11 +159,14 @@ def train(
         # The PPO module (or the checkpoint guard) found a NaN/Inf: no checkpoint was
         # written from the bad weights, the last good one stays where it is.
         status = "diverged"
-        error = str(err) if "last good checkpoint" in str(err) else (
+        error = str(err) if isinstance(err, TrainingDiverged) else (
             f"{err}; last good checkpoint kept: {checkpoints.last_good}"
         )
+    except BaseException:
+        status = "failed"
+        raise
     finally:
-        finish_loggers(loggers, ok=status != "diverged")
+        finish_loggers(loggers, ok=status in ("completed", "early_stopped"))
 
     wall = time.perf_counter() - started
     steps = int(module.env_steps)
@@ -171,9 +174,10 @@ def train(
         "status": status,
         "error": error,
         "env_steps": steps,
-        "iterations": int(getattr(module, "iterations", 0)),
+        "iterations": int(module.iterations),
         "wall_time_s": wall,
         "train_seconds": throughput.seconds,
+        # End to end for this fit: rollouts, updates, evaluations and checkpoint writes.
         "env_steps_per_s": throughput.steps_per_second,
         "resumed_from": cfg.ckpt_path,
         "resumed_at_env_steps": throughput.start_steps if cfg.ckpt_path else None,
