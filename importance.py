@@ -1,0 +1,22 @@
+"""Permutation feature importance app: `python importance.py ckpt=PATH [split=test] ...`.
+
+See conf/importance.yaml for the keys; ploutos/evaluation/importance.py for the method.
+"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="importance")
+def main(cfg: DictConfig) -> None:
+    from ploutos.evaluation.importance import importance_from_config
+
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(HydraConfig.get().runtime.output_dir)
+    importance_from_config(cfg, out)
+
+
+if __name__ == "__main__":
+    main()
