@@ -51,6 +51,9 @@ def make_job(root: Path, num: int, overrides: list[str], seed: int, val: tuple |
         (job / "backtest").mkdir()
         doc = {"strategies": {"agent": {"sharpe": test, "total_return": 0.2}, "cash": {}}}
         (job / "backtest" / "metrics.json").write_text(json.dumps(doc))
+        # The backtest app's own Hydra record, inside the job: not a job of the sweep.
+        (job / "backtest" / ".hydra").mkdir()
+        (job / "backtest" / ".hydra" / "config.yaml").write_text("ckpt: x\n")
     return job
 
 
@@ -90,6 +93,7 @@ def test_tables_spread_over_seeds_and_verdict(multirun: Path):
     assert b["val_best_sharpe_mean"] == pytest.approx(0.4)
     assert a["test_sharpe_mean"] == pytest.approx(0.4)
     assert math.isnan(b["test_sharpe_mean"])  # no backtest of those jobs
+    assert (a["n_backtested"], b["n_backtested"]) == (2, 0)
     assert a["env_steps_per_s_mean"] == pytest.approx(100.5)
 
     # Winner ent_coef=0.05 by mean best-checkpoint Sharpe; N = 2 configurations (seeds are

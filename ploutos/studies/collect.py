@@ -108,7 +108,9 @@ def find_jobs(root: Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"multirun folder not found: {root}")
-    jobs = [p.parent.parent for p in root.rglob(".hydra/config.yaml")]
+    found = {p.parent.parent for p in root.rglob(".hydra/config.yaml")}
+    # A Hydra app run inside a job folder (a backtest into <job>/backtest) is not a job.
+    jobs = [p for p in found if not any(parent in found for parent in p.parents)]
     return sorted(jobs, key=_job_sort_key)
 
 

@@ -133,7 +133,8 @@ def _markdown(root: Path, jobs: pd.DataFrame, configs: pd.DataFrame, found: dict
         f"# Study report: {root}",
         "",
         f"{len(jobs)} jobs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
-        f"{len(configs)} configuration(s); values are mean ± std over seeds.",
+        f"{len(configs)} configuration(s); values are mean ± std over seeds. Test metrics: "
+        f"{int(configs['n_backtested'].sum())} job(s) backtested.",
         "",
         to_markdown(configs, list(TABLE_COLUMNS)),
         "",
