@@ -68,11 +68,20 @@ def test_unique_day_encoding_matches_per_env_encoding_with_gradients(model, obs,
         torch.testing.assert_close(g_u[name], g_n[name], atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_market_is_rendered_once_per_distinct_day():
-    _, builder, policy = _setup("transformer", "v7")
+@pytest.mark.parametrize(("model", "obs"), [("mlp", "v6"), ("transformer", "v7")])
+def test_market_is_encoded_once_per_distinct_day(model, obs, monkeypatch):
+    _, builder, policy = _setup(model, obs)
     seen = []
-    original = builder.market_view
-    builder.market_view = lambda days: seen.append(days.clone()) or original(days)
+    # The transformer reads windows straight from the feature tensor (encode_days).
+    transformer = model == "transformer"
+    owner, name = (policy.body, "encode_days") if transformer else (builder, "market_view")
+    original = getattr(owner, name)
+
+    def spy(*args):
+        seen.append(args[-1].clone())
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, spy)
     obs_batch = _batch(builder, n=64, n_days=5)
     policy(obs_batch)
     assert len(seen) == 1

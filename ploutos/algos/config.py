@@ -47,3 +47,8 @@ def validate_ppo_config(algo: DictConfig) -> None:
     for key in ("clip_vloss", "norm_adv", "anneal_lr"):
         if not isinstance(algo.get(key), bool):
             raise ConfigError(f"algo.{key}", f"must be true or false, got {algo.get(key)!r}")
+    # Optional: configs written before it existed train with sample-shuffled minibatches.
+    if not isinstance(algo.get("minibatch_by_day", False), bool):
+        raise ConfigError(
+            "algo.minibatch_by_day", f"must be true or false, got {algo.minibatch_by_day!r}"
+        )

@@ -3,7 +3,9 @@
 One training_step is one iteration: a rollout of n_steps from N batched envs under no_grad
 into a device-resident buffer of COMPACT observations (day index + portfolio state), GAE
 that bootstraps truncated episodes and not terminated ones, then update_epochs over
-shuffled minibatches. Env steps, not optimizer steps, are the unit of progress.
+minibatches (sample-shuffled, or partitioned by decision day so that an epoch encodes each
+distinct day once: see ploutos.algos.minibatches). Env steps, not optimizer steps, are the
+unit of progress.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from ploutos.algos.config import validate_ppo_config
 from ploutos.algos.gae import bootstrap_values, compute_gae
+from ploutos.algos.minibatches import day_minibatches, shuffled_minibatches
 from ploutos.env import CompactObs, make_env
 from ploutos.errors import PloutosError
 from ploutos.market import Market
@@ -322,9 +325,15 @@ class PPO(L.LightningModule):
         )
         totals = torch.zeros(len(LOSS_STATS) + 1, device=values.device)
         n_minibatches = 0
+        by_day = bool(a.get("minibatch_by_day", False))
         for _ in range(int(a.update_epochs)):
-            perm = torch.randperm(self.batch_size, device=values.device)
-            for idx in perm.tensor_split(int(a.num_minibatches)):
+            if by_day:
+                minibatches = day_minibatches(obs.day, int(a.num_minibatches))
+            else:
+                minibatches = shuffled_minibatches(
+                    self.batch_size, int(a.num_minibatches), values.device
+                )
+            for idx in minibatches:
                 dist, new_value = self.policy(obs.index(idx))
                 mb_actions = actions[idx]
                 loss, stats = ppo_loss(

@@ -6,10 +6,13 @@ features, random tensors), the saving of the shared per-day market encoding over
 encoding, Stable-Baselines3's PPO (MlpPolicy, same hidden sizes and PPO settings) on the
 gymnasium adapter as a ratio, and the projected wall time of a 50M-step run.
 
-The transformer's update re-encodes every distinct day of each minibatch with gradients
-(about 10 ms per day per CPU core for d_model 64, 2 + 2 layers, 12 x 15 tokens), so on a
-small CPU it is slow: run it with `--models transformer --n-envs 32 --n-steps 16
---iterations 1 --warmup 0 --skip-naive` for a quick figure, or on a GPU with `--device cuda`.
+mlp/v6 runs at conf/algo/ppo.yaml's sizes, transformer/v7 at the sizes of the CPU preset
+conf/experiment/v7_transformer.yaml (2,048 envs x 128 steps, minibatches by day): its encoder
+work per iteration is fixed by the split's distinct days (one table pass for the rollout, one
+pass with gradients per update epoch), so a large iteration amortizes it. `--n-envs` and
+`--n-steps` override both. The per-env-encoding comparison of the transformer would encode
+every sample's window, so it runs at a small batch (`--naive-envs` x `--naive-steps`) beside
+the shared encoding at that same batch.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ from ploutos.models import parameter_counts
 SEED_RUN_STEPS = 50_000_000
 
 
-def bench_cfg(model: str, obs: str, n_envs: int, n_steps: int) -> DictConfig:
-    """The repository's group files with a run long enough that lr annealing stays mild."""
+PRESETS = {"mlp": None, "transformer": "conf/experiment/v7_transformer.yaml"}
+
+
+def bench_cfg(
+    model: str, obs: str, n_envs: int | None = None, n_steps: int | None = None
+) -> DictConfig:
+    """The repository's group files (plus the model's CPU preset for algo and model keys)
+    with a run long enough that lr annealing stays mild; n_envs/n_steps override the sizes."""
     cfg = OmegaConf.create(
         {
             "seed": 0,
@@ -42,7 +51,14 @@ def bench_cfg(model: str, obs: str, n_envs: int, n_steps: int) -> DictConfig:
             "algo": OmegaConf.load("conf/algo/ppo.yaml"),
         }
     )
-    cfg.algo.n_envs, cfg.algo.n_steps = n_envs, n_steps
+    if PRESETS[model] is not None:
+        preset = OmegaConf.load(PRESETS[model])
+        cfg.algo.merge_with(preset.get("algo", {}))
+        cfg.model.merge_with(preset.get("model", {}))
+    if n_envs is not None:
+        cfg.algo.n_envs = n_envs
+    if n_steps is not None:
+        cfg.algo.n_steps = n_steps
     # Measure full update epochs: an early KL stop would flatter the rate.
     cfg.algo.target_kl = None
     return cfg
@@ -120,8 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--iterations", type=int, default=3, help="timed PPO iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
-    parser.add_argument("--n-envs", type=int, default=None, help="default: conf/algo/ppo.yaml")
-    parser.add_argument("--n-steps", type=int, default=None, help="default: conf/algo/ppo.yaml")
+    parser.add_argument("--n-envs", type=int, default=None, help="default: algo group / preset")
+    parser.add_argument("--n-steps", type=int, default=None, help="default: algo group / preset")
+    parser.add_argument("--naive-envs", type=int, default=32, help="transformer per-env run")
+    parser.add_argument("--naive-steps", type=int, default=16, help="transformer per-env run")
     parser.add_argument("--days", type=int, default=8000)
     parser.add_argument("--features", type=int, default=85)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -132,29 +150,36 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    algo = OmegaConf.load("conf/algo/ppo.yaml")
-    n_envs = args.n_envs or int(algo.n_envs)
-    n_steps = args.n_steps or int(algo.n_steps)
     market = random_market(args.days, 15, args.features, args.device)
     print(
         f"device {args.device}, torch threads {torch.get_num_threads()}, market {args.days} days "
-        f"x 15 assets x {args.features} features; N={n_envs} envs x {n_steps} steps "
-        f"= {n_envs * n_steps:,} env steps per iteration, {args.iterations} timed iterations"
+        f"x 15 assets x {args.features} features, {args.iterations} timed iterations"
     )
     rates: dict[str, float] = {}
     for model, obs in (("mlp", "v6"), ("transformer", "v7")):
         if model not in args.models.split(","):
             continue
-        cfg = bench_cfg(model, obs, n_envs, n_steps)
+        cfg = bench_cfg(model, obs, args.n_envs, args.n_steps)
+        a = cfg.algo
+        print(
+            f"{model}/{obs}: N={a.n_envs} envs x {a.n_steps} steps = {a.n_envs * a.n_steps:,} "
+            f"env steps per iteration, {a.update_epochs} epochs x {a.num_minibatches} "
+            f"minibatches{' by day' if a.minibatch_by_day else ''}"
+        )
         rate, rollout, update, module = ppo_rate(cfg, market, args.iterations, warmup=args.warmup)
         rates[model] = rate
         _report(f"{model}/{obs}", rate, rollout, update, module)
-        if not args.skip_naive:
-            naive, rollout, update, module = ppo_rate(cfg, market, 1, False, warmup=0)
-            _report("  per-env enc.", naive, rollout, update, module)
-            print(f"  shared per-day encoding: {rate / naive:.1f}x the per-env encoding")
+        if args.skip_naive:
+            continue
+        if model == "transformer":
+            cfg = bench_cfg(model, obs, args.naive_envs, args.naive_steps)
+            rate, rollout, update, module = ppo_rate(cfg, market, 1, warmup=0)
+            _report(f"  {args.naive_envs}x{args.naive_steps} shared", rate, rollout, update, module)
+        naive, rollout, update, module = ppo_rate(cfg, market, 1, False, warmup=0)
+        _report("  per-env enc.", naive, rollout, update, module)
+        print(f"  shared per-day encoding: {rate / naive:.1f}x the per-env encoding")
     if args.sb3_envs and "mlp" in rates:
-        cfg = bench_cfg("mlp", "v6", args.sb3_envs, n_steps)
+        cfg = bench_cfg("mlp", "v6", args.sb3_envs, args.n_steps)
         sb3 = sb3_rate(cfg, market, list(cfg.model.hidden_sizes), args.sb3_envs, args.sb3_steps)
         print(
             f"{'SB3 PPO mlp/v6':<16} {sb3:>10,.0f} env steps/s   ({args.sb3_envs} gymnasium envs "

@@ -3,8 +3,10 @@
 An observation is compact (day index + portfolio state). The network renders the market part
 only for the distinct days of a batch (torch.unique with return_inverse), encodes each once,
 gathers the encodings back per env and joins them with the portfolio state (DESIGN
-invariant 5). With `unique_days=False` it renders and encodes per env instead: the same
-numbers, kept for tests and for the benchmark's comparison.
+invariant 5). A body with `encode_days` (the transformer) reads the distinct days straight
+from the feature tensor, sharing work between overlapping windows. With `unique_days=False`
+it renders and encodes per env instead: the same numbers, kept for tests and for the
+benchmark's comparison.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from ploutos.env.types import N_DISCRETE_ACTIONS, CompactObs
 from ploutos.errors import ConfigError
+from ploutos.market import Market
 from ploutos.models.distributions import ActionDist, DiagGaussian, PerAssetCategorical
 from ploutos.models.mlp import MLPBody
 from ploutos.models.transformer import TransformerBody
@@ -28,6 +31,7 @@ ACTION_MODES = ("discrete", "weights")
 
 class ObsBuilderLike(Protocol):
     name: str
+    market: Market
     market_shape: tuple[int, ...]
     portfolio_dim: int
 
@@ -64,17 +68,18 @@ class ActorCritic(nn.Module):
         split has days, and the parameters do not move during it, so one table serves it all.
         """
         with torch.no_grad():
-            table = torch.cat(
-                [
-                    self.body.encode_market(self.obs_builder.market_view(c))
-                    for c in days.split(chunk)
-                ]
-            )
+            table = torch.cat([self.encode_distinct_days(c) for c in days.split(chunk)])
         self._table = (int(days[0]), table)
         try:
             yield
         finally:
             self._table = None
+
+    def encode_distinct_days(self, days: torch.Tensor) -> torch.Tensor:
+        """Market encodings of distinct days [U] -> [U, ...] (the one encoder entry point)."""
+        if isinstance(self.body, TransformerBody):
+            return self.body.encode_days(self.obs_builder.market.features, days)
+        return self.body.encode_market(self.obs_builder.market_view(days))
 
     def encode_market(self, day: torch.Tensor) -> torch.Tensor:
         """Market encoding per env [N, ...], computed once per distinct day when sharing."""
@@ -84,7 +89,7 @@ class ActorCritic(nn.Module):
         if not self.unique_days:
             return self.body.encode_market(self.obs_builder.market_view(day))
         days, inverse = torch.unique(day, return_inverse=True)
-        return self.body.encode_market(self.obs_builder.market_view(days))[inverse]
+        return self.encode_distinct_days(days)[inverse]
 
     def forward(self, obs: CompactObs) -> tuple[ActionDist, torch.Tensor]:
         params, value = self.body.decide(self.encode_market(obs.day), obs.portfolio)
