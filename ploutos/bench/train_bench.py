@@ -72,20 +72,21 @@ def _sync(device: torch.device) -> None:
 def ppo_rate(
     cfg: DictConfig, market: Market, iterations: int, unique_days: bool = True, warmup: int = 1
 ):
-    """(env steps/s, seconds in rollouts, seconds in updates, module) after `warmup` iterations."""
+    """(env steps/s, seconds in rollouts, seconds in updates, CPU seconds, module) after
+    `warmup` iterations. CPU seconds (all threads) make a shared machine's figure readable."""
     module = PPO(cfg, market).to(market.device)
     module.policy.unique_days = unique_days
     optimizer = module.configure_optimizers()
     for _ in range(warmup):
         module.train_iteration(optimizer)
     _sync(market.device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     stats = [module.train_iteration(optimizer) for _ in range(iterations)]
     _sync(market.device)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rollout = sum(s["rollout_seconds"] for s in stats)
     update = sum(s["update_seconds"] for s in stats)
-    return iterations * module.batch_size / elapsed, rollout, update, module
+    return iterations * module.batch_size / elapsed, rollout, update, cpu, module
 
 
 def sb3_rate(cfg: DictConfig, market: Market, hidden: list[int], n_envs: int, steps: int):
@@ -123,11 +124,11 @@ def _hours(rate: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def _report(name: str, rate: float, rollout: float, update: float, module: PPO) -> None:
+def _report(name: str, rate: float, rollout: float, update: float, cpu: float, module: PPO):
     params = parameter_counts(module.policy)["total"]
     print(
         f"{name:<16} {rate:>10,.0f} env steps/s   rollout {rollout:6.2f} s  update {update:6.2f} s"
-        f"   {params:,} params   50M steps: {_hours(rate)}"
+        f"  (CPU {cpu:6.1f} s)   {params:,} params   50M steps: {_hours(rate)}"
     )
 
 
@@ -166,18 +167,18 @@ def main(argv: list[str] | None = None) -> None:
             f"env steps per iteration, {a.update_epochs} epochs x {a.num_minibatches} "
             f"minibatches{' by day' if a.minibatch_by_day else ''}"
         )
-        rate, rollout, update, module = ppo_rate(cfg, market, args.iterations, warmup=args.warmup)
-        rates[model] = rate
-        _report(f"{model}/{obs}", rate, rollout, update, module)
+        run = ppo_rate(cfg, market, args.iterations, warmup=args.warmup)
+        rates[model] = run[0]
+        _report(f"{model}/{obs}", *run)
         if args.skip_naive:
             continue
         if model == "transformer":
             cfg = bench_cfg(model, obs, args.naive_envs, args.naive_steps)
-            rate, rollout, update, module = ppo_rate(cfg, market, 1, warmup=0)
-            _report(f"  {args.naive_envs}x{args.naive_steps} shared", rate, rollout, update, module)
-        naive, rollout, update, module = ppo_rate(cfg, market, 1, False, warmup=0)
-        _report("  per-env enc.", naive, rollout, update, module)
-        print(f"  shared per-day encoding: {rate / naive:.1f}x the per-env encoding")
+            run = ppo_rate(cfg, market, 1, warmup=0)
+            _report(f"  {args.naive_envs}x{args.naive_steps} shared", *run)
+        naive = ppo_rate(cfg, market, 1, False, warmup=0)
+        _report("  per-env enc.", *naive)
+        print(f"  shared per-day encoding: {run[0] / naive[0]:.1f}x the per-env encoding")
     if args.sb3_envs and "mlp" in rates:
         cfg = bench_cfg("mlp", "v6", args.sb3_envs, args.n_steps)
         sb3 = sb3_rate(cfg, market, list(cfg.model.hidden_sizes), args.sb3_envs, args.sb3_steps)

@@ -152,9 +152,10 @@ class TransformerBody(nn.Module):
         per_asset, global_state = split_portfolio(portfolio, self.n_assets)
         weight = self.join[0].weight
         d = self.d_model
+        # In place on fresh [N, A, H] tensors: the per-sample part dominates large batches.
         state = F.linear(per_asset, weight[:, d : d + 2])
-        state = state + F.linear(global_state, weight[:, d + 2 :]).unsqueeze(1)
-        h = torch.tanh(market + state)  # [N, A, H]
+        state += F.linear(global_state, weight[:, d + 2 :]).unsqueeze(1)
+        h = torch.tanh(state.add_(market))  # [N, A, H]
         pooled = h.mean(dim=1)
         if self.cash_head is None:
             params = self.pi_head(h)  # [N, A, 3]
