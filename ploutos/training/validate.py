@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ploutos.config import validate_root
+from ploutos.config import validate_config
 from ploutos.errors import ConfigError
 
 EVAL_METRICS = (
@@ -21,8 +21,8 @@ EVAL_METRICS = (
 
 
 def validate_training(cfg: DictConfig) -> None:
-    """Root keys (ploutos.config) plus what the training app itself reads."""
-    validate_root(cfg)
+    """Every data-free check (ploutos.config) plus what the training app itself reads."""
+    validate_config(cfg)
     tr = cfg.trainer
     if tr.mode not in ("max", "min"):
         raise ConfigError("trainer.mode", f"must be 'max' or 'min', got '{tr.mode}'")
