@@ -119,6 +119,17 @@ def sb3_rate(cfg: DictConfig, market: Market, hidden: list[int], n_envs: int, st
     return steps / (time.perf_counter() - start)
 
 
+def _windows_encoded(module: PPO) -> tuple[int, int]:
+    """Windows a v7 iteration encodes, shared (rollout table + one pass per distinct day per
+    epoch, minibatches by day) and per env (every sample in the rollout and every epoch)."""
+    a = module.cfg.algo
+    epochs = int(a.update_epochs)
+    distinct = int(module._buffer.day.unique().numel())
+    per_epoch = distinct if a.minibatch_by_day else distinct * int(a.num_minibatches)
+    table = len(module._rollout_days) if module._use_table else module.batch_size
+    return table + epochs * per_epoch, module.batch_size * (1 + epochs)
+
+
 def _hours(rate: float) -> str:
     seconds = SEED_RUN_STEPS / rate
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
@@ -173,6 +184,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.skip_naive:
             continue
         if model == "transformer":
+            shared, per_env = _windows_encoded(run[-1])
+            print(
+                f"  windows encoded per iteration: {shared:,} shared vs {per_env:,} per env "
+                f"({per_env / shared:.0f}x)"
+            )
             cfg = bench_cfg(model, obs, args.naive_envs, args.naive_steps)
             run = ppo_rate(cfg, market, 1, warmup=0)
             _report(f"  {args.naive_envs}x{args.naive_steps} shared", *run)
