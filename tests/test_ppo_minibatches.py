@@ -104,7 +104,7 @@ def test_shuffled_minibatches_encode_days_again_in_every_minibatch(monkeypatch):
 
 def test_by_day_update_trains():
     module = PPO(_cfg("transformer", "v7"), make_toy_market(n_days=160))
-    assert module.cfg.algo.minibatch_by_day is True  # the transformer's default
+    assert module.cfg.algo.minibatch_by_day is True  # the model group's default
     before = torch.cat([p.detach().flatten() for p in module.policy.parameters()])
     stats = module.train_iteration(module.configure_optimizers())
     after = torch.cat([p.detach().flatten() for p in module.policy.parameters()])
@@ -114,7 +114,8 @@ def test_by_day_update_trains():
 
 
 def test_minibatch_by_day_defaults_per_model_and_is_checked():
-    assert _cfg("mlp", "v6").algo.minibatch_by_day is False
+    assert _cfg("mlp", "v6").algo.minibatch_by_day is True
     assert _cfg("transformer", "v7").algo.minibatch_by_day is True
+    assert _cfg("mlp", "v6", minibatch_by_day=False).algo.minibatch_by_day is False
     with pytest.raises(ConfigError, match="^algo.minibatch_by_day:"):
         PPO(_cfg("mlp", "v6", minibatch_by_day="yes"), make_toy_market(n_days=160))
