@@ -1,6 +1,7 @@
 """Every launcher, sweeper and trainer preset composes, and so does every study at both
 scales (the arms override their groups, the swept keys exist)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,38 @@ def test_ddp_trainer_preset():
     trainer = _compose(["trainer=ddp", "device=cuda"]).trainer
     assert (trainer.strategy, trainer.devices, trainer.num_nodes) == ("ddp", 2, 1)
     assert trainer.accelerator == "cuda" and trainer.monitor == "eval/sharpe"
+
+
+def test_ddp_on_two_cpu_processes_counts_env_steps_of_both(tmp_path: Path):
+    """trainer=ddp really runs (gloo on CPU): two processes, each its own envs; an iteration is
+    2 x n_envs x n_steps env steps and total_timesteps counts both processes."""
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "experiment=smoke",
+            "data=synthetic",
+            "trainer=ddp",
+            "device=cpu",
+            "trainer.devices=2",
+            "total_timesteps=2048",
+            "eval_freq=1024",
+            "checkpoint_freq=1024",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    batch = 16 * 32  # smoke preset: n_envs x n_steps per process
+    assert summary["status"] == "completed"
+    assert summary["env_steps"] == 2048 and summary["iterations"] == 2048 // (2 * batch)
+    assert summary["n_evals"] == 2
+    assert (out / "checkpoints" / "last.ckpt").is_file()
 
 
 def _study_runs(study: dict, scale: str) -> list[list[str]]:

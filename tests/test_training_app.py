@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 import ploutos.algos.ppo as ppo_module
+import ploutos.training.loggers as loggers_module
 from ploutos.config import register_configs
 from ploutos.training.app import run, train
 from ploutos.training.errors import TrainingDiverged
@@ -187,6 +188,28 @@ def test_many_loggers_in_one_run(tmp_path: Path, market, monkeypatch) -> None:
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+
+
+
+@pytest.mark.parametrize("mode", ["RUN", "MULTIRUN"])
+def test_wandb_groups_a_multiruns_jobs_by_sweep_folder(tmp_path: Path, mode: str) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    register_configs()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[f"hydra.sweep.dir={tmp_path}/sweep"],
+            return_hydra_config=True,
+        )
+    cfg.hydra.mode = RunMode[mode]
+    HydraConfig.instance().set_config(cfg)
+    try:
+        group = loggers_module.sweep_group()
+    finally:
+        HydraConfig.instance().cfg = None
+    assert group == (f"{tmp_path}/sweep" if mode == "MULTIRUN" else None)
 
 
 def test_v7_transformer_with_diff_sharpe_runs_end_to_end(tmp_path: Path, market) -> None:

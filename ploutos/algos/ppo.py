@@ -149,15 +149,21 @@ class PPO(L.LightningModule):
         self.market_meta = market_meta
         a = cfg.algo
         self.n_envs, self.n_steps = int(a.n_envs), int(a.n_steps)
+        # Env steps of one process's iteration; with DDP every process collects its own.
         self.batch_size = self.n_envs * self.n_steps
+        self.world_size = 1
         self.n_iterations = math.ceil(int(a.total_timesteps) / self.batch_size)
         torch.manual_seed(int(cfg.seed))
-        self.env = make_env(cfg, market, n_envs=self.n_envs, split="train", seed=int(cfg.seed))
+        self._attach_env(market, int(cfg.seed))
         self.policy = make_policy(
             cfg, self.env.obs_builder, self.env.action_mode, self.env.n_assets
         )
         self.env_steps = 0
         self.iterations = 0
+
+    def _attach_env(self, market: Market, seed: int) -> None:
+        """The training envs over `market` and everything that lives on their device."""
+        self.env = make_env(self.cfg, market, n_envs=self.n_envs, split="train", seed=seed)
         self._next_obs = self.env.reset()
         # Last finished episodes' mean return and length; NaN until one finishes.
         self._episode_stats = torch.full(
@@ -181,6 +187,20 @@ class PPO(L.LightningModule):
         )
 
     # ---- Lightning plumbing -----------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        """Under DDP (trainer=ddp) each process steps its own envs, seeded seed + rank, on its
+        own device; env steps and total_timesteps count all processes together."""
+        world_size = int(self.trainer.world_size)
+        if world_size == 1 or self.world_size == world_size:
+            return
+        self.world_size = world_size
+        rank = int(self.trainer.global_rank)
+        market = self.env.market.to(self.trainer.strategy.root_device)
+        self._attach_env(market, int(self.cfg.seed) + rank)
+        self.policy.obs_builder = self.env.obs_builder
+        steps_per_iteration = self.batch_size * world_size
+        self.n_iterations = math.ceil(int(self.cfg.algo.total_timesteps) / steps_per_iteration)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(
@@ -224,7 +244,7 @@ class PPO(L.LightningModule):
         rolled_out = time.perf_counter()
         update = self._update(optimizer, advantages, returns)
         self.iterations += 1
-        self.env_steps += self.batch_size
+        self.env_steps += self.batch_size * self.world_size
         self._check_parameters()
         b = self._buffer
         scalars = torch.stack(
@@ -354,7 +374,9 @@ class PPO(L.LightningModule):
                 optimizer.step()
                 totals += step_stats
                 n_minibatches += 1
-            if a.target_kl is not None and stats["approx_kl"].item() > float(a.target_kl):
+            if a.target_kl is not None and self._mean_over_processes(stats["approx_kl"]) > float(
+                a.target_kl
+            ):
                 break
         means = totals / n_minibatches
         out = dict(zip(LOSS_STATS, means[:-1], strict=True))
@@ -362,6 +384,13 @@ class PPO(L.LightningModule):
         out["approx_kl"] = stats["approx_kl"]
         out["grad_norm"] = means[-1]
         return out
+
+    def _mean_over_processes(self, value: torch.Tensor) -> float:
+        """The mean over DDP processes (every process must leave the epoch loop together, or
+        the others wait forever in their next gradient all-reduce)."""
+        if self.world_size > 1:
+            value = self.trainer.strategy.reduce(value.detach(), reduce_op="mean")
+        return float(value.item())
 
     def _backward(self, loss: torch.Tensor) -> None:
         # Inside a Trainer, Lightning's precision plugins want manual_backward.
@@ -413,11 +442,14 @@ class PPO(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.env_steps = int(checkpoint["env_steps"])
         self.iterations = int(checkpoint["iterations"])
-        self.env.load_state_dict(checkpoint["env_state"])
         dev = self.env.device
-        nxt = checkpoint["next_obs"]
-        self._next_obs = CompactObs(nxt["day"].to(dev), nxt["portfolio"].to(dev))
-        self._episode_stats = checkpoint["episode_stats"].to(dev)
+        # The checkpoint holds the first process's envs; under DDP the others keep their own
+        # freshly seeded envs rather than all replaying the same episodes.
+        if self.world_size == 1 or self.trainer.global_rank == 0:
+            self.env.load_state_dict(checkpoint["env_state"])
+            nxt = checkpoint["next_obs"]
+            self._next_obs = CompactObs(nxt["day"].to(dev), nxt["portfolio"].to(dev))
+            self._episode_stats = checkpoint["episode_stats"].to(dev)
         rng = checkpoint["rng_states"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] is not None and torch.cuda.is_available():

@@ -12,6 +12,7 @@ output folder (Hydra's run dir unless trainer.output_dir says otherwise):
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -52,11 +53,21 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def _accelerator(device: str) -> tuple[str, Any]:
+def _devices(device: str, trainer_cfg: DictConfig) -> dict[str, Any]:
+    """Trainer keyword arguments for the device: one process unless the trainer group asks for
+    a strategy (trainer=ddp: `strategy`, `devices`, `num_nodes`)."""
     dev = torch.device(device)
-    if dev.type == "cpu":
-        return "cpu", 1
-    return "cuda", [dev.index] if dev.index is not None else 1
+    strategy = trainer_cfg.get("strategy")
+    if strategy is None:
+        if dev.type == "cpu":
+            return {"accelerator": "cpu", "devices": 1}
+        return {"accelerator": "cuda", "devices": [dev.index] if dev.index is not None else 1}
+    return {
+        "accelerator": dev.type,
+        "strategy": str(strategy),
+        "devices": trainer_cfg.get("devices", "auto"),
+        "num_nodes": int(trainer_cfg.get("num_nodes", 1)),
+    }
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -97,7 +108,10 @@ def train(
     module = PPO(resolved, market, market_meta)
 
     evaluation = EnvStepEvaluation(
-        evaluate=lambda policy: evaluate_policy(policy, market, resolved, split=tr.eval_split),
+        # The policy's own market: under DDP each process holds a copy on its device.
+        evaluate=lambda policy: evaluate_policy(
+            policy, policy.obs_builder.market, resolved, split=tr.eval_split
+        ),
         every=int(tr.eval_freq),
         total_timesteps=int(resolved.total_timesteps),
         monitor=str(tr.monitor),
@@ -125,10 +139,8 @@ def train(
     # Lightning's start-up banners (accelerator table, product tips) drown the data summary.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     loggers = make_loggers(resolved.logger, out_dir, resolved_container(resolved))
-    accelerator, devices = _accelerator(str(tr.accelerator))
     trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=devices,
+        **_devices(str(tr.accelerator), tr),
         # The PPO module's dataloader yields one item per iteration, all in one epoch.
         max_epochs=1,
         logger=loggers or False,
@@ -143,9 +155,12 @@ def train(
         plugins=[AtomicCheckpointIO()],
     )
 
+    procs = int(trainer.world_size)
+    per_iteration = module.batch_size * procs
     print(
-        f"training: {module.n_iterations} iterations x {module.batch_size:,} env steps "
-        f"({module.n_envs} envs x {module.n_steps} steps) on {cfg.device}; output: {out_dir}"
+        f"training: {math.ceil(int(resolved.total_timesteps) / per_iteration)} iterations x "
+        f"{per_iteration:,} env steps ({module.n_envs} envs x {module.n_steps} steps"
+        f"{f' x {procs} processes' if procs > 1 else ''}) on {cfg.device}; output: {out_dir}"
     )
     started = time.perf_counter()
     status, error = "completed", None
@@ -196,8 +211,9 @@ def train(
         "output_dir": str(out_dir),
         "device": str(cfg.device),
     }
-    path = write_summary(out_dir, summary)
-    print(f"summary: {path}")
+    if trainer.is_global_zero:
+        path = write_summary(out_dir, summary)
+        print(f"summary: {path}")
     if status == "diverged":
         raise TrainingDiverged(error)
     return summary

@@ -43,11 +43,25 @@ def wandb_mode(configured: str | None) -> str:
     return "online" if _logged_in_to_wandb() else "offline"
 
 
+def sweep_group() -> str | None:
+    """The multirun's sweep folder (e.g. `multirun/2026-12-01/10-00-00`) when this job is
+    one of a Hydra multirun, else None: W&B then shows a sweep's jobs as one group."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return str(hydra_cfg.sweep.dir)
+
+
 def _wandb(spec: DictConfig, out_dir: Path, config: dict[str, Any]) -> WandbLogger:
     return WandbLogger(
         project=spec.get("project") or "ploutos",
         entity=spec.get("entity"),
-        group=spec.get("group"),
+        group=spec.get("group") or sweep_group(),
         tags=list(spec.get("tags") or []),
         name=spec.get("name"),
         save_dir=str(out_dir),
