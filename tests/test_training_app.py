@@ -174,9 +174,13 @@ def test_nan_keeps_the_last_good_checkpoint(
 
 
 def test_lookahead_reward_is_evaluated_with_pnl(tmp_path: Path, market, capsys) -> None:
-    summary = train(smoke_cfg(tmp_path, "reward=v6_timing", "total_timesteps=1024"), market)
+    cfg = smoke_cfg(tmp_path, "reward=v6_timing", "total_timesteps=1024")
+    summary = train(cfg, market)
     assert summary["final_eval"]["eval/reward_replaced"] == 1.0
-    assert "looks ahead" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "looks ahead" in out
+    n_params = sum(p.numel() for p in ppo_module.PPO(cfg, market).policy.parameters())
+    assert f"{n_params:,} trainable parameters" in out
 
 
 def test_many_loggers_in_one_run(tmp_path: Path, market, monkeypatch) -> None:

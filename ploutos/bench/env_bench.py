@@ -44,9 +44,13 @@ def random_market(n_days: int, n_assets: int, n_features: int, device: str) -> M
     ).to(device)
 
 
-def bench_cfg(obs: str = "v6") -> OmegaConf:
+def bench_cfg(obs: str = "v6", compile_step: bool = False) -> OmegaConf:
     return OmegaConf.create(
-        {"env": {"min_fee": 1.0}, "obs": {"name": obs, "lookback": 60}, "reward": {"name": "pnl"}}
+        {
+            "env": {"min_fee": 1.0, "compile": compile_step},
+            "obs": {"name": obs, "lookback": 60},
+            "reward": {"name": "pnl"},
+        }
     )
 
 
@@ -71,12 +75,12 @@ def rate(fn: Callable[[], None], units: int, device: str, seconds: float) -> flo
                 return calls * units / elapsed
 
 
-def bench_device(market: Market, device: str, seconds: float) -> None:
+def bench_device(market: Market, device: str, seconds: float, compile_step: bool = False) -> None:
     print(f"\n== {device}: {market.n_assets} assets, {market.n_days} days, "
           f"{market.n_features} features ==")  # fmt: skip
     print(f"{'N':>6} {'step/s':>14} {'step+v6 render/s':>18}")
     for n in N_ENVS:
-        env = make_env(bench_cfg(), market, n, seed=0)
+        env = make_env(bench_cfg(compile_step=compile_step), market, n, seed=0)
         env.reset()
         gen = torch.Generator(device=device).manual_seed(0)
         pool = torch.randint(0, 3, (16, n, market.n_assets), generator=gen, device=device)
@@ -128,12 +132,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=8000)
     parser.add_argument("--assets", type=int, default=15)
     parser.add_argument("--features", type=int, default=85)
+    parser.add_argument(
+        "--compile", action="store_true", help="env.compile=true: fused step arithmetic"
+    )
     args = parser.parse_args(argv)
     devices = args.devices.split(",") if args.devices != "auto" else (
         ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     )  # fmt: skip
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"env.compile={args.compile}"
+    )
     for device in devices:
         market = random_market(args.days, args.assets, args.features, device)
-        bench_device(market, device, args.seconds)
+        bench_device(market, device, args.seconds, args.compile)
     bench_gym(random_market(args.days, args.assets, args.features, "cpu"), args.seconds)

@@ -98,6 +98,7 @@ def train(
     """
     from ploutos.algos.ppo import PPO
     from ploutos.evaluation import evaluate_policy
+    from ploutos.models import parameter_summary
 
     out_dir = output_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +163,7 @@ def train(
         f"{per_iteration:,} env steps ({module.n_envs} envs x {module.n_steps} steps"
         f"{f' x {procs} processes' if procs > 1 else ''}) on {cfg.device}; output: {out_dir}"
     )
+    print(parameter_summary(module.policy))
     started = time.perf_counter()
     status, error = "completed", None
     try:
