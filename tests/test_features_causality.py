@@ -9,6 +9,8 @@ what comes after. Rankings and means across tickers use one day only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -16,7 +18,8 @@ from omegaconf import OmegaConf
 from ploutos.data.bars import Bars
 from ploutos.features.pipeline import build_features, compute_raw, finish, parse_requests
 from ploutos.features.registry import REGISTRY, Inputs
-from ploutos.features.timing import CONF
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "features"
 
 T, A = 420, 5
 

@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("env", "train")
+BENCHMARKS = ("env", "train", "features")
 
 
 def main() -> None:
