@@ -38,10 +38,10 @@ def _days(builder, n: int = 9) -> torch.Tensor:
 
 
 def test_shared_patch_embedding_equals_per_window_embedding_with_gradients():
-    market, builder, policy = _setup()
+    _, builder, policy = _setup()
     body, days = policy.body, _days(builder)
     weights = torch.randn(len(days), 3, 8)
-    shared = body.encode_days(market.features, days)
+    shared = body.encode_days(builder.features_by_asset, days)
     g_shared = _grads(policy, (shared * weights).sum())
     naive = body.encode_market(builder.market_view(days))
     g_naive = _grads(policy, (naive * weights).sum())
@@ -53,14 +53,14 @@ def test_shared_patch_embedding_equals_per_window_embedding_with_gradients():
 
 
 def test_each_distinct_patch_is_embedded_once():
-    market, builder, policy = _setup()
+    _, builder, policy = _setup()
     rows = []
     policy.body.patch_embed.register_forward_hook(lambda m, inp, out: rows.append(inp[0].shape))
     consecutive = torch.arange(builder.min_day, builder.min_day + 10)
-    policy.body.encode_days(market.features, consecutive)
+    policy.body.encode_days(builder.features_by_asset, consecutive)
     # Patch ends d - 15, d - 10, d - 5, d over 10 consecutive days d: 10 + 15 distinct ends,
     # instead of 10 windows x 4 patches.
-    assert rows == [torch.Size([25, 3, PATCH * 5])]
+    assert rows == [torch.Size([3, 25, PATCH * 5])]
 
 
 def _plain_forward(policy, builder, obs):

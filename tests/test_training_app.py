@@ -195,6 +195,25 @@ def test_many_loggers_in_one_run(tmp_path: Path, market, monkeypatch) -> None:
 
 
 
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_freed_host_memory_is_kept_only_when_configured(tmp_path: Path, market, monkeypatch, keep):
+    import ploutos.training.app as app_module
+
+    calls = []
+    monkeypatch.setattr(app_module, "keep_freed_memory", lambda: calls.append(1) or True)
+    cfg = smoke_cfg(tmp_path, "total_timesteps=512", f"trainer.keep_freed_host_memory={keep}")
+    train(cfg, market, _meta(market))
+    assert calls == ([1] if keep else [])
+
+
+def test_glibc_malloc_settings_apply_on_linux() -> None:
+    import sys
+
+    from ploutos.training.host_memory import keep_freed_memory
+
+    assert keep_freed_memory() is sys.platform.startswith("linux")
+
 @pytest.mark.parametrize("mode", ["RUN", "MULTIRUN"])
 def test_wandb_groups_a_multiruns_jobs_by_sweep_folder(tmp_path: Path, mode: str) -> None:
     from hydra.core.hydra_config import HydraConfig

@@ -27,6 +27,7 @@ from ploutos.algos.ppo import PPO
 from ploutos.bench.env_bench import random_market
 from ploutos.market import Market
 from ploutos.models import parameter_counts
+from ploutos.training.host_memory import keep_freed_memory
 
 SEED_RUN_STEPS = 50_000_000
 
@@ -159,13 +160,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-naive", action="store_true", help="skip per-env encoding runs")
     parser.add_argument("--sb3-envs", type=int, default=16, help="0 skips SB3")
     parser.add_argument("--sb3-steps", type=int, default=8192)
+    parser.add_argument(
+        "--return-freed-memory",
+        action="store_true",
+        help="glibc's default malloc (the app keeps freed memory: trainer.keep_freed_host_memory)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = not args.return_freed_memory and keep_freed_memory()
     market = random_market(args.days, 15, args.features, args.device)
     print(
         f"device {args.device}, torch threads {torch.get_num_threads()}, market {args.days} days "
-        f"x 15 assets x {args.features} features, {args.iterations} timed iterations"
+        f"x 15 assets x {args.features} features, {args.iterations} timed iterations, "
+        f"freed host memory {'kept' if kept else 'returned'}"
     )
     rates: dict[str, float] = {}
     for model, obs in (("mlp", "v6"), ("transformer", "v7")):

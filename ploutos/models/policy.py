@@ -78,7 +78,7 @@ class ActorCritic(nn.Module):
     def encode_distinct_days(self, days: torch.Tensor) -> torch.Tensor:
         """Market encodings of distinct days [U] -> [U, ...] (the one encoder entry point)."""
         if isinstance(self.body, TransformerBody):
-            return self.body.encode_days(self.obs_builder.market.features, days)
+            return self.body.encode_days(self.obs_builder.features_by_asset, days)
         return self.body.encode_market(self.obs_builder.market_view(days))
 
     def encode_market(self, day: torch.Tensor) -> torch.Tensor:

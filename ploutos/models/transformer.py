@@ -121,11 +121,13 @@ class TransformerBody(nn.Module):
         The reference path: every window embeds its own patches.
         """
         u, lookback, a, f = view.shape
-        patches = view.permute(0, 2, 1, 3).reshape(u * a, lookback // self.patch_days, -1)
+        # Asset-major sequences (asset, day), as encode_days builds them.
+        patches = view.permute(2, 0, 1, 3).reshape(a * u, lookback // self.patch_days, -1)
         return self._encode_tokens(self.patch_embed(patches), u)
 
-    def encode_days(self, features: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
-        """Windows ending at `days` [U] of features [T, A, F] -> [U, A, head_hidden].
+    def encode_days(self, features_by_asset: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+        """Windows ending at `days` [U] of features [A, T, F] (asset-major, contiguous: see
+        V7Builder.features_by_asset) -> [U, A, head_hidden].
 
         Equal to encode_market(windows of days); each distinct patch is embedded once.
         """
@@ -134,17 +136,22 @@ class TransformerBody(nn.Module):
         # Token i of the window ending at d is the patch ending at d - (L - p) + p * i.
         offsets = torch.arange(n_tokens, device=days.device) * p - (self.lookback - p)
         ends, inverse = torch.unique(days.unsqueeze(1) + offsets, return_inverse=True)
-        # unfold: [T - p + 1, A, F, p] patches by first day; rows (day, feature) as in the view.
-        patches = features.unfold(0, p, 1)[ends - (p - 1)].transpose(-1, -2).flatten(-2)
-        embedded = self.patch_embed(patches)  # [E, A, d]
-        tokens = embedded[inverse].transpose(1, 2)  # [U, A, n_tokens, d]
+        # In the asset-major layout the p days of a patch are one contiguous run of p * F
+        # floats, so every patch of an asset is a row of this overlapping view, rows (day,
+        # feature) as in the window view, and gathering E patches copies E rows per asset.
+        a, t, f = features_by_asset.shape
+        patches = features_by_asset.as_strided((a, t - p + 1, p * f), (t * f, f, 1))
+        embedded = self.patch_embed(patches.index_select(1, ends - (p - 1)))  # [A, E, d]
+        tokens = embedded[:, inverse]  # [A, U, n_tokens, d]
         return self._encode_tokens(tokens.reshape(-1, n_tokens, self.d_model), days.shape[0])
 
     def _encode_tokens(self, tokens: torch.Tensor, u: int) -> torch.Tensor:
-        """Patch tokens [U * A, n_tokens, d] -> [U, A, head_hidden] (join layer, day part)."""
+        """Patch tokens [A * U, n_tokens, d], asset-major -> [U, A, head_hidden] (join layer,
+        day part). The temporal encoder treats every (asset, day) sequence alike, so only the
+        small pooled tokens are put back in day-major order."""
         tokens = _run_encoder(self.temporal, tokens + self.time_pos)
-        assets = tokens.mean(dim=1).reshape(u, self.n_assets, -1) + self.asset_pos
-        assets = self.norm(_run_encoder(self.cross, assets))
+        pooled = tokens.mean(dim=1).reshape(self.n_assets, u, -1).transpose(0, 1)
+        assets = self.norm(_run_encoder(self.cross, pooled + self.asset_pos))
         join = self.join[0]
         return F.linear(assets, join.weight[:, : self.d_model], join.bias)
 

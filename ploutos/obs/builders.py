@@ -7,6 +7,7 @@ the one shared feature tensor.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,14 @@ class V7Builder(ObsBuilder):
 
     def market_view(self, days: torch.Tensor) -> torch.Tensor:
         return self.windows[days - (self.lookback - 1)]
+
+    @functools.cached_property
+    def features_by_asset(self) -> torch.Tensor:
+        """market.features as one contiguous [A, T, F] copy, made on first use: there a run of
+        consecutive days of one asset is contiguous, which the transformer's patch gather
+        reads (ploutos.models.transformer.encode_days). The feature tensor is read-only once
+        the Market is built, so the copy never goes stale."""
+        return self.market.features.transpose(0, 1).contiguous()
 
     def _gather(self, days: torch.Tensor, out: torch.Tensor) -> None:
         # Envs share days; materialize each distinct window once and copy it to its envs.

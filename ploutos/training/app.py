@@ -35,6 +35,7 @@ from ploutos.training.callbacks import (
 )
 from ploutos.training.checkpoint_io import AtomicCheckpointIO
 from ploutos.training.errors import TrainingDiverged
+from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
 from ploutos.training.summary import write_summary
 from ploutos.training.validate import validate_training
@@ -104,6 +105,8 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(resolved_container(cfg))
     tr = resolved.trainer
+    if tr.get("keep_freed_host_memory", False):
+        keep_freed_memory()
     market = market.to(cfg.device)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = PPO(resolved, market, market_meta)
