@@ -85,30 +85,27 @@ def test_ddp_trainer_preset():
     assert trainer.accelerator == "cuda" and trainer.monitor == "eval/sharpe"
 
 
-def test_ddp_on_two_cpu_processes_counts_env_steps_of_both(tmp_path: Path):
-    """trainer=ddp really runs (gloo on CPU): two processes, each its own envs; an iteration is
-    2 x n_envs x n_steps env steps and total_timesteps counts both processes."""
+def test_ddp_on_two_cpu_processes(tmp_path: Path):
+    """trainer=ddp really runs (gloo on CPU): two processes end with the same parameters
+    (gradients all-reduced) from different envs; an iteration is 2 x n_envs x n_steps env
+    steps and total_timesteps counts both processes."""
     out = tmp_path / "run"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "experiment=smoke",
-            "data=synthetic",
-            "trainer=ddp",
-            "device=cpu",
-            "trainer.devices=2",
-            "total_timesteps=2048",
-            "eval_freq=1024",
-            "checkpoint_freq=1024",
-            f"hydra.run.dir={out}",
-        ],
+        [sys.executable, "tests/ddp_job.py", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RANK "):
+            _, rank, _, checksum, _, days = line.split()
+            ranks[int(rank)] = (float(checksum), days)
+    assert sorted(ranks) == [0, 1]
+    assert ranks[0][0] == ranks[1][0]
+    assert ranks[0][1] != ranks[1][1]
     summary = json.loads((out / "summary.json").read_text())
     batch = 16 * 32  # smoke preset: n_envs x n_steps per process
     assert summary["status"] == "completed"

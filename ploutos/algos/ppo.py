@@ -189,15 +189,18 @@ class PPO(L.LightningModule):
     # ---- Lightning plumbing -----------------------------------------------------------------
 
     def setup(self, stage: str) -> None:
-        """Under DDP (trainer=ddp) each process steps its own envs, seeded seed + rank, on its
-        own device; env steps and total_timesteps count all processes together."""
+        """Under DDP (trainer=ddp) process r steps envs r * N .. (r + 1) * N - 1 of the seed's
+        env sequence (the envs one run with world_size x N envs would step) on its own device,
+        and samples actions from its own torch seed; env steps and total_timesteps count all
+        processes together."""
         world_size = int(self.trainer.world_size)
         if world_size == 1 or self.world_size == world_size:
             return
         self.world_size = world_size
         rank = int(self.trainer.global_rank)
+        torch.manual_seed(int(self.cfg.seed) + rank)
         market = self.env.market.to(self.trainer.strategy.root_device)
-        self._attach_env(market, int(self.cfg.seed) + rank)
+        self._attach_env(market, int(self.cfg.seed) + rank * self.n_envs)
         self.policy.obs_builder = self.env.obs_builder
         steps_per_iteration = self.batch_size * world_size
         self.n_iterations = math.ceil(int(self.cfg.algo.total_timesteps) / steps_per_iteration)
@@ -442,19 +445,22 @@ class PPO(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.env_steps = int(checkpoint["env_steps"])
         self.iterations = int(checkpoint["iterations"])
+        if checkpoint.get("market_meta") is not None:
+            self.market_meta = checkpoint["market_meta"]
         dev = self.env.device
-        # The checkpoint holds the first process's envs; under DDP the others keep their own
-        # freshly seeded envs rather than all replaying the same episodes.
-        if self.world_size == 1 or self.trainer.global_rank == 0:
-            self.env.load_state_dict(checkpoint["env_state"])
-            nxt = checkpoint["next_obs"]
-            self._next_obs = CompactObs(nxt["day"].to(dev), nxt["portfolio"].to(dev))
-            self._episode_stats = checkpoint["episode_stats"].to(dev)
+        # The checkpoint holds the first process's envs and RNG; under DDP the others keep
+        # their own envs (fresh episodes) and draw a seed of their own for this resume.
+        rank = self.trainer.global_rank if self.world_size > 1 else 0
+        if rank > 0:
+            torch.manual_seed(int(self.cfg.seed) + rank + 7919 * self.iterations)
+            return
+        self.env.load_state_dict(checkpoint["env_state"])
+        nxt = checkpoint["next_obs"]
+        self._next_obs = CompactObs(nxt["day"].to(dev), nxt["portfolio"].to(dev))
+        self._episode_stats = checkpoint["episode_stats"].to(dev)
         rng = checkpoint["rng_states"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         _set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
-        if checkpoint.get("market_meta") is not None:
-            self.market_meta = checkpoint["market_meta"]
