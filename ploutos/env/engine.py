@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import astuple
 from functools import partial
+from typing import NamedTuple
 
 import torch
 
@@ -31,6 +32,21 @@ _STATE = (
 )  # fmt: skip
 
 
+class Trade(NamedTuple):
+    """Everything a step derives from the actions before the reward and the resets."""
+
+    fills: Fills
+    equity: torch.Tensor  # [N] marked at the fill day's close
+    peak: torch.Tensor  # [N]
+    last_actions: torch.Tensor
+    buy_mask: torch.Tensor  # bool [N, A]
+    sell_mask: torch.Tensor  # bool [N, A]
+    n_trades: torch.Tensor  # [N] fills this step
+    n_wins: torch.Tensor  # [N] sells that closed at a profit
+    portfolio: torch.Tensor  # float32 [N, P] state after the fills
+    realized_pnl: torch.Tensor  # [N, A], 0 where nothing was sold
+
+
 def _trade_tensors(
     params: EnvParams,
     actions: torch.Tensor,
@@ -39,9 +55,12 @@ def _trade_tensors(
     entry: torch.Tensor,
     price: torch.Tensor,
     close: torch.Tensor,
+    prev_peak: torch.Tensor,
+    frac_left: torch.Tensor,
 ) -> tuple[torch.Tensor, ...]:
-    """The whole order-to-equity arithmetic of a step as one pure function of tensors, so
-    torch.compile can fuse it into a few loops (returns Fills' fields, equity, last actions)."""
+    """The whole per-asset arithmetic of a step, from actions to the new portfolio state, as
+    one pure function of tensors, so torch.compile can fuse it into a few loops (returns the
+    fields of Trade, Fills' fields first)."""
     if params.action_mode == "discrete":
         eq_fill = cash + (shares * price).sum(dim=1)
         sells, outlays = discrete_orders(actions, shares, price, eq_fill, params)
@@ -51,7 +70,23 @@ def _trade_tensors(
         last_actions = weights.to(torch.float32)
     fills = execute(cash, shares, entry, price, sells, outlays, params)
     equity = fills.cash + (fills.shares * close).sum(dim=1)
-    return (*astuple(fills), equity, last_actions)
+    peak = torch.maximum(prev_peak, equity)
+    buy_mask, sell_mask = fills.bought > 0, fills.sold > 0
+    n_trades = buy_mask.sum(dim=1) + sell_mask.sum(dim=1)
+    n_wins = (sell_mask & (fills.realized > 0)).sum(dim=1)
+    portfolio = portfolio_state(
+        fills.cash, fills.shares, fills.entry, close, equity, peak, frac_left
+    )
+    realized_pnl = fills.realized * sell_mask
+    return (
+        *astuple(fills), equity, peak, last_actions, buy_mask, sell_mask, n_trades, n_wins,
+        portfolio, realized_pnl,
+    )  # fmt: skip
+
+
+def _as_trade(fields: tuple[torch.Tensor, ...]) -> Trade:
+    n_fills = len(Fills.__dataclass_fields__)
+    return Trade(Fills(*fields[:n_fills]), *fields[n_fills:])
 
 
 class TradingEnv:
@@ -120,25 +155,22 @@ class TradingEnv:
     def _trade(
         self,
         actions: torch.Tensor,
-        cash: torch.Tensor,
-        shares: torch.Tensor,
-        entry: torch.Tensor,
         price: torch.Tensor,
         close: torch.Tensor,
-    ) -> tuple[Fills, torch.Tensor, torch.Tensor]:
-        """Orders from actions, their fills, and equity marked at the fill day's close."""
+        frac_left: torch.Tensor,
+    ) -> Trade:
+        """Orders from actions, their fills, equity marked at the fill day's close, and the
+        portfolio state they leave."""
+        args = (actions, self.cash, self.shares, self.entry, price, close, self.peak, frac_left)
         if self._compiled is not None:
             try:
-                *fields, equity, last = self._compiled(actions, cash, shares, entry, price, close)
-                return Fills(*fields), equity, last
+                return _as_trade(self._compiled(*args))
             except Exception as err:  # any compiler failure falls back to the eager path
                 warnings.warn(
                     f"env.compile: torch.compile failed, stepping eagerly ({err})", stacklevel=2
                 )
                 self._compiled = None
-        fields = _trade_tensors(self.params, actions, cash, shares, entry, price, close)
-        *fill_fields, equity, last = fields
-        return Fills(*fill_fields), equity, last
+        return _as_trade(_trade_tensors(self.params, *args))
 
     # ---- episodes -------------------------------------------------------------------------
 
@@ -213,34 +245,29 @@ class TradingEnv:
         fill_day = self.day + 1
         price = self.market.fill.index_select(0, fill_day)
         close = self.market.close.index_select(0, fill_day)
-        fills, equity, last_actions = self._trade(
-            actions, self.cash, self.shares, self.entry, price, close
-        )
-        peak = torch.maximum(self.peak, equity)
-        buy_mask, sell_mask = fills.bought > 0, fills.sold > 0
+        trade = self._trade(actions, price, close, self._frac_left(fill_day))
+        fills, equity = trade.fills, trade.equity
         outcome = StepOutcome(
             prev_equity=self.equity,
             equity=equity,
             prev_peak=self.peak,
-            peak=peak,
+            peak=trade.peak,
             fill_day=fill_day,
             fill_price=fills.price,
-            buy_mask=buy_mask,
-            sell_mask=sell_mask,
+            buy_mask=trade.buy_mask,
+            sell_mask=trade.sell_mask,
             last_day=self.last_day,
         )
         reward = self.reward(outcome)
 
         self.cash, self.shares, self.entry = fills.cash, fills.shares, fills.entry
-        self.equity, self.peak, self.day = equity, peak, fill_day
+        self.equity, self.peak, self.day = equity, trade.peak, fill_day
         self.steps = self.steps + 1
-        self.trades = self.trades + buy_mask.sum(dim=1) + sell_mask.sum(dim=1)
-        self.wins = self.wins + (sell_mask & (fills.realized > 0)).sum(dim=1)
-        self.last_actions = last_actions
+        self.trades = self.trades + trade.n_trades
+        self.wins = self.wins + trade.n_wins
+        self.last_actions = trade.last_actions
         self.episode_reward = self.episode_reward + reward
-        final_portfolio = portfolio_state(
-            fills.cash, fills.shares, fills.entry, close, equity, peak, self._frac_left(fill_day)
-        )
+        final_portfolio = trade.portfolio
 
         done = fill_day >= self.end
         terminated = done & (self.end >= self.last_day)
@@ -251,9 +278,9 @@ class TradingEnv:
             "fill_price": fills.price,
             "filled_shares": fills.bought - fills.sold,
             "fees": fills.fees,
-            "buy_mask": buy_mask,
-            "sell_mask": sell_mask,
-            "realized_pnl": fills.realized * sell_mask,
+            "buy_mask": trade.buy_mask,
+            "sell_mask": trade.sell_mask,
+            "realized_pnl": trade.realized_pnl,
             "day": fill_day,
             "final_day": fill_day,
             "final_portfolio": final_portfolio,
