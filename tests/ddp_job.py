@@ -1,7 +1,9 @@
 """A DDP training job on two CPU processes, run by test_sweep_presets as a script (Lightning's
-DDP launcher starts the second process by running this file again). Each process prints its
-parameter checksum and its envs' next days when training ends."""
+DDP launcher starts the second process by running this file again). Each process writes its
+parameter checksum and its envs' next days to rank<r>.json in the output folder when training
+ends (a file each: the processes share one stdout, where lines can interleave)."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,10 +18,15 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class ReportRank(Callback):
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
     def on_train_end(self, trainer, pl_module) -> None:
-        checksum = sum(float(p.double().sum()) for p in pl_module.policy.parameters())
-        days = ",".join(str(d) for d in pl_module._next_obs.day.tolist())
-        print(f"RANK {trainer.global_rank} PARAMS {checksum!r} DAYS {days}", flush=True)
+        report = {
+            "checksum": sum(float(p.double().sum()) for p in pl_module.policy.parameters()),
+            "next_days": pl_module._next_obs.day.tolist(),
+        }
+        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
 
 
 if __name__ == "__main__":
@@ -38,4 +45,4 @@ if __name__ == "__main__":
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     market, report = build_market(cfg)
-    train(cfg, market, report.market_meta(cfg), callbacks=[ReportRank()])
+    train(cfg, market, report.market_meta(cfg), callbacks=[ReportRank(Path(sys.argv[1]))])
