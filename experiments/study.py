@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the studies and exit")
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--dry-run", action="store_true", help="print the command only")
+    parser.add_argument(
+        "--out", type=Path, help="sweep folder (default multirun/studies/NAME-SCALE/DATE_TIME)"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.list or not args.study:
         for name in available():
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     scale, extra = _split_scale(rest)
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    sweep_dir = REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
+    sweep_dir = args.out or REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
     command = train_command(args.study, scale, extra, sweep_dir)
     print(" ".join(command[1:]))
     if args.dry_run:

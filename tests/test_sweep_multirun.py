@@ -49,3 +49,35 @@ def test_two_job_multirun_then_report(tmp_path: Path):
     assert 0.0 <= report.verdict["dsr_dsr"] <= 1.0
     assert report.paths["curves"].stat().st_size > 10_000
     assert "ent_coef=0.5" in report.paths["markdown"].read_text()
+
+
+@pytest.mark.slow
+def test_smoke_study_runs_and_reports(tmp_path: Path):
+    """The README's example: a named study at smoke scale, one command, one report."""
+    sweep = tmp_path / "study"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "experiments/study.py",
+            "v6_15m_vs_50m",
+            "scale=smoke",
+            "--out",
+            str(sweep),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = build_report(sweep)
+    jobs = report.jobs.set_index("job")
+    assert list(report.configs["config"]) == ["arm=v6_15m_smoke", "arm=v6_50m_smoke"]
+    assert list(report.configs["n_jobs"]) == [2, 2]
+    # The seed's 15M:50M ratio at smoke scale; like v6_50m, the long arm may stop early.
+    short, long = jobs[jobs["arm"] == "v6_15m_smoke"], jobs[jobs["arm"] == "v6_50m_smoke"]
+    assert (short["status"] == "completed").all() and (short["env_steps"] == 1536).all()
+    assert long["status"].isin(["completed", "early_stopped"]).all()
+    assert long["env_steps"].between(1536, 5120).all()
+    assert report.verdict["available"] and report.verdict["dsr_n_trials"] == 2
+    assert (sweep / "report" / "report.md").is_file() and "report:" in out.stdout
