@@ -13,28 +13,30 @@ from ploutos.studies import build_report
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _run(*args: str, timeout: int) -> subprocess.CompletedProcess:
+    """A repository script in a fresh interpreter; fails the test with its stderr."""
+    out = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
 @pytest.mark.slow
 def test_two_job_multirun_then_report(tmp_path: Path):
     sweep = tmp_path / "multirun"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "-m",
-            "experiment=smoke",
-            "data=synthetic",
-            "total_timesteps=1024",
-            "eval_freq=512",
-            "checkpoint_freq=1024",
-            "ent_coef=0.0,0.5",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    _run(
+        "train.py",
+        "-m",
+        "experiment=smoke",
+        "data=synthetic",
+        "total_timesteps=1024",
+        "eval_freq=512",
+        "checkpoint_freq=1024",
+        "ent_coef=0.0,0.5",
+        f"hydra.sweep.dir={sweep}",
         timeout=600,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
     for job in ("0", "1"):
         summary = json.loads((sweep / job / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["env_steps"] == 1024
@@ -55,21 +57,9 @@ def test_two_job_multirun_then_report(tmp_path: Path):
 def test_smoke_study_runs_and_reports(tmp_path: Path):
     """The README's example: a named study at smoke scale, one command, one report."""
     sweep = tmp_path / "study"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "experiments/study.py",
-            "v6_15m_vs_50m",
-            "scale=smoke",
-            "--out",
-            str(sweep),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+    out = _run(
+        "experiments/study.py", "v6_15m_vs_50m", "scale=smoke", "--out", str(sweep), timeout=1800
     )
-    assert out.returncode == 0, out.stderr[-3000:]
     report = build_report(sweep)
     jobs = report.jobs.set_index("job")
     assert list(report.configs["config"]) == ["arm=v6_15m_smoke", "arm=v6_50m_smoke"]

@@ -152,7 +152,7 @@ class PPO(L.LightningModule):
         # Env steps of one process's iteration; with DDP every process collects its own.
         self.batch_size = self.n_envs * self.n_steps
         self.world_size = 1
-        self.n_iterations = math.ceil(int(a.total_timesteps) / self.batch_size)
+        self.n_iterations = self.iterations_for(1)
         torch.manual_seed(int(cfg.seed))
         self._attach_env(market, int(cfg.seed))
         self.policy = make_policy(
@@ -202,8 +202,12 @@ class PPO(L.LightningModule):
         market = self.env.market.to(self.trainer.strategy.root_device)
         self._attach_env(market, int(self.cfg.seed) + rank * self.n_envs)
         self.policy.obs_builder = self.env.obs_builder
-        steps_per_iteration = self.batch_size * world_size
-        self.n_iterations = math.ceil(int(self.cfg.algo.total_timesteps) / steps_per_iteration)
+        self.n_iterations = self.iterations_for(world_size)
+
+    def iterations_for(self, world_size: int) -> int:
+        """Iterations that reach total_timesteps when `world_size` processes each collect
+        batch_size env steps per iteration."""
+        return math.ceil(int(self.cfg.algo.total_timesteps) / (self.batch_size * world_size))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(

@@ -20,7 +20,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "features"
 
 
 def random_ohlcv(n_assets: int, n_days: int, seed: int = 0) -> Bars:
-    """Random-walk OHLCV bars with consistent high/low, for timing and tests."""
+    """Random-walk OHLCV bars with consistent high/low."""
     rng = np.random.default_rng(seed)
     close = 50.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, (n_days, n_assets)), axis=0))
     open_ = close * np.exp(rng.normal(0.0, 0.005, close.shape))

@@ -12,7 +12,6 @@ output folder (Hydra's run dir unless trainer.output_dir says otherwise):
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -162,7 +161,7 @@ def train(
     procs = int(trainer.world_size)
     per_iteration = module.batch_size * procs
     print(
-        f"training: {math.ceil(int(resolved.total_timesteps) / per_iteration)} iterations x "
+        f"training: {module.iterations_for(procs)} iterations x "
         f"{per_iteration:,} env steps ({module.n_envs} envs x {module.n_steps} steps"
         f"{f' x {procs} processes' if procs > 1 else ''}) on {cfg.device}; output: {out_dir}"
     )

@@ -4,7 +4,7 @@ glibc serves every allocation above 32 MB with a fresh mmap and unmaps it when f
 large tensor of a PPO update (a 32k-sample minibatch of per-asset head activations is ~130 MB)
 page-faults its memory in again: on a 2-core CPU the v7_transformer preset spent more time in
 the kernel than in the network (4,498 env steps/s, 205 s of system time in 416 s of CPU).
-With mmap off and a high trim threshold, freed blocks stay in the heap and are reused: 6,933
+With mmap off and a high trim threshold, freed blocks stay in the heap and are reused: 7,173
 env steps/s and 7 s of system time (`python -m ploutos.bench train --models transformer`).
 The price is that the process keeps its peak memory until it exits, as PyTorch's caching
 allocators do on GPUs and as the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide does.
