@@ -16,7 +16,7 @@ and it was most of a step's time. Every masked quantity is finite, so x * 0 is e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -24,8 +24,7 @@ from ploutos.env.params import EnvParams
 from ploutos.env.types import BUY, SELL
 
 
-@dataclass(frozen=True)
-class Fills:
+class Fills(NamedTuple):
     """The result of one day's trades (all float64 [N, A] except cash [N])."""
 
     cash: torch.Tensor

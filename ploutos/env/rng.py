@@ -31,9 +31,9 @@ def splitmix64(x: torch.Tensor) -> torch.Tensor:
     return z ^ _shr(z, 31)
 
 
-def hash_uniform_int(seeds: torch.Tensor, counters: torch.Tensor, n: torch.Tensor | int) -> (
-    torch.Tensor
-):
+def hash_uniform_int(
+    seeds: torch.Tensor, counters: torch.Tensor, n: torch.Tensor | int
+) -> torch.Tensor:
     """int64 draws in [0, n) from (seed, counter) pairs; n >= 1."""
     bits = _shr(splitmix64(splitmix64(seeds) + counters), 11)  # 53 uniform non-negative bits
     return bits % n
