@@ -1,14 +1,16 @@
-"""Env throughput: `python -m ploutos.bench env [--steps K] [--devices cpu,cuda]`.
+"""Env throughput: `python -m ploutos.bench env [--compile] [--seconds S] [--devices cpu,cuda]`.
 
-Prints env steps/s for step() alone (random actions, compact observations) and step() plus
-a v6 render, for N in 1, 64, 1,024, 4,096; the rate of rendering v6 observations and v7
-windows for a batch; and the gymnasium single-env rate. The market is the size of the real
-one (15 assets, 8,000 days, 85 features) made of random tensors.
+Prints env steps/s (medians of short timed rounds) for step() alone (random actions, compact
+observations) and step() plus a v6 render, for N in 1, 64, 1,024, 4,096; the rate of
+rendering v6 observations and v7 windows for a batch; and the gymnasium single-env rate.
+The market is the size of the real one (15 assets, 8,000 days, 85 features) made of random
+tensors.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -18,7 +20,9 @@ from omegaconf import OmegaConf
 
 from ploutos.env.factory import make_env
 from ploutos.env.gym import PloutosEnv
+from ploutos.env.types import CompactObs
 from ploutos.market import Market, SplitRange
+from ploutos.training.host_memory import keep_freed_memory
 
 N_ENVS = (1, 64, 1024, 4096)
 
@@ -60,19 +64,26 @@ def _sync(device: str) -> None:
 
 
 def rate(fn: Callable[[], None], units: int, device: str, seconds: float) -> float:
-    """Units per second of fn(), after a warm-up, timed for about `seconds`."""
+    """Units per second of fn(): the median over rounds of about 0.2 s each, timed for about
+    `seconds` after a warm-up (a median, because a shared host has slow spells that a mean
+    over one long window mixes in)."""
     for _ in range(3):
         fn()
     _sync(device)
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        if calls % 5 == 0:
-            _sync(device)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                return calls * units / elapsed
+    rates: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(rates) < 3:
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            if calls % 5 == 0:
+                _sync(device)
+                elapsed = time.perf_counter() - start
+                if elapsed >= min(0.2, seconds / 3):
+                    break
+        rates.append(calls * units / elapsed)
+    return statistics.median(rates)
 
 
 def bench_device(market: Market, device: str, seconds: float, compile_step: bool = False) -> None:
@@ -102,7 +113,16 @@ def bench_device(market: Market, device: str, seconds: float, compile_step: bool
         env = make_env(bench_cfg(obs_name), market, batch, seed=0)
         obs = env.reset()
         builder = env.obs_builder
-        r = rate(lambda b=builder, o=obs: b.render(o), batch, device, seconds)
+        # A rollout renders the next day each step: cycle through days so that the rows read
+        # are not the ones the previous call left in the cache.
+        shifted = [CompactObs(obs.day + k, obs.portfolio) for k in range(16)]
+        k = [0]
+
+        def render(b=builder, o=shifted, k=k) -> None:
+            b.render(o[k[0] % 16])
+            k[0] += 1
+
+        r = rate(render, batch, device, seconds)
         print(f"render {obs_name} ({batch} envs, {len(obs.day.unique())} distinct days, "
               f"{builder.flat_dim} floats each): {r:,.0f} obs/s")  # fmt: skip
         days = obs.day.unique()
@@ -135,13 +155,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compile", action="store_true", help="env.compile=true: fused step arithmetic"
     )
+    parser.add_argument(
+        "--return-freed-memory",
+        action="store_true",
+        help="glibc's default malloc (the training app keeps freed memory, as this does)",
+    )
     args = parser.parse_args(argv)
+    kept = not args.return_freed_memory and keep_freed_memory()
     devices = args.devices.split(",") if args.devices != "auto" else (
         ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     )  # fmt: skip
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-        f"env.compile={args.compile}"
+        f"env.compile={args.compile}, freed host memory {'kept' if kept else 'returned'}"
     )
     for device in devices:
         market = random_market(args.days, args.assets, args.features, device)

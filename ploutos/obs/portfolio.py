@@ -31,16 +31,11 @@ def portfolio_state(
     # without torch.where, which is slow on the CPU; see ploutos.env.accounting).
     unrealized = (close / (entry + (1.0 - held)) - 1.0) * held
     drawdown = 1.0 - equity / peak
-    return torch.cat(
-        (
-            (cash.unsqueeze(1) * inv_eq),
-            weights,
-            unrealized,
-            drawdown.unsqueeze(1),
-            frac_left.unsqueeze(1),
-        ),
-        dim=1,
-    ).to(torch.float32)
+    # Each piece is narrowed to float32 before the concatenation, so a fused step writes the
+    # state once instead of a float64 copy and then its float32 conversion.
+    pieces = (cash.unsqueeze(1) * inv_eq, weights, unrealized, drawdown.unsqueeze(1),
+              frac_left.unsqueeze(1))  # fmt: skip
+    return torch.cat([piece.to(torch.float32) for piece in pieces], dim=1)
 
 
 def fresh_portfolio(n_assets: int, device: torch.device) -> torch.Tensor:
