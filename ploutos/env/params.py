@@ -35,7 +35,7 @@ class EnvParams:
     slippage_bps: float = 5.0
     min_fee: float = 0.0
     lot_size: float = 0.0  # 0: fractional shares
-    compile: bool = False  # fuse the order and fill arithmetic with torch.compile
+    compile: bool = False  # fuse the whole per-asset step with torch.compile
 
     @property
     def commission(self) -> float:
