@@ -110,6 +110,38 @@ def test_evaluation_refuses_a_look_ahead_reward(toy_market) -> None:
     assert make_env(cfg(reward="v6_timing"), toy_market, 1).reward_looks_ahead
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_finished_episode_reports_its_books_and_the_next_starts_clean(
+    toy_market, compiled: bool
+) -> None:
+    """The step that ends an episode hands out that episode's final books in info, while
+    the env itself (reset in the same step, partly in place) starts the next one all cash."""
+    env = make_env(cfg(compile=compiled), toy_market, 8, seed=4)
+    env.reset()
+    buy = torch.ones(8, 4, dtype=torch.int64)
+    for _ in range(19):
+        env.step(buy)
+    held = env.shares.clone()
+    assert (held > 0).all()
+    _, _, term, trunc, info = env.step(torch.zeros(8, 4, dtype=torch.int64))
+    assert (term | trunc).all()
+    close = toy_market.close[info["final_day"]]
+    # Positions were kept through the last (hold) step: equity = cash + shares at the close.
+    torch.testing.assert_close(
+        info["equity"], info["cash"] + (held * close).sum(1), rtol=1e-12, atol=0
+    )
+    assert (info["cash"] < 10_000.0).all() and (info["episode_length"] == 20).all()
+    assert (info["episode_trades"] >= 4).all()
+    torch.testing.assert_close(
+        info["episode_log_return"], torch.log(info["equity"] / 10_000.0), rtol=1e-12, atol=0
+    )
+    for name in ("shares", "entry"):
+        assert (getattr(env, name) == 0).all(), name
+    for name in ("cash", "equity", "peak"):
+        assert (getattr(env, name) == 10_000.0).all(), name
+    assert (env.steps == 0).all() and (env.trades == 0).all() and (env.wins == 0).all()
+
+
 @pytest.mark.parametrize("mode", ["discrete", "weights"])
 def test_batched_equals_single_envs(toy_market, mode: str) -> None:
     env = make_env(cfg(mode, reward="diff_sharpe"), toy_market, 4, seed=100)
