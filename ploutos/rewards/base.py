@@ -16,7 +16,7 @@ class StepOutcome:
     prev_peak: torch.Tensor  # float64 [N]: peak equity before this step
     peak: torch.Tensor  # float64 [N]: peak equity after this step
     fill_day: torch.Tensor  # int64 [N]
-    fill_price: torch.Tensor  # float64 [N, A]: raw fill price (before slippage)
+    fill_price: torch.Tensor  # float64 [N, A]: slipped price of a fill, else the raw price
     buy_mask: torch.Tensor  # bool [N, A]
     sell_mask: torch.Tensor  # bool [N, A]
     last_day: int  # last day of the split: look-ahead rewards never peek past it
