@@ -3,7 +3,8 @@
 Episode timing: an episode decides on days start .. end - 1 and its last fill is on day
 `end`. It is `terminated` when `end` is the split's last day (no data left, no bootstrap)
 and `truncated` when the episode window (env.episode_days) ran out first. Finished envs
-reset in the same step, without a host sync: every reset is a masked torch.where.
+reset in the same step: on CUDA by a masked torch.where, so a rollout never waits for the
+device; on the CPU by index, for the few envs that finished (there is no device to wait for).
 """
 
 from __future__ import annotations
