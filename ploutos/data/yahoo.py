@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from ploutos.data.bars import Bars
 from ploutos.data.frames import bars_from_frames, day_index
 from ploutos.data.validate import day_str, to_day
 from ploutos.errors import ConfigError, DataError
+from ploutos.io import atomic_write
 
 # (tickers, start, end) -> a frame shaped like yfinance.download(tickers, start, end,
 # group_by="column", auto_adjust=True): date index, columns (field, ticker); end exclusive.
@@ -78,14 +78,8 @@ class YahooCache:
         table = pa.Table.from_pandas(frame, preserve_index=True)
         meta = {**(table.schema.metadata or {}),
                 META_KEY: json.dumps({"start": day_str(start), "end": day_str(end)}).encode()}
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{ticker}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table.replace_schema_metadata(meta), tmp)
-            os.replace(tmp, self.path(ticker))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        table = table.replace_schema_metadata(meta)
+        atomic_write(self.path(ticker), lambda fh: pq.write_table(table, fh))
 
 
 def split_download(frame: pd.DataFrame, tickers: Sequence[str]) -> dict[str, pd.DataFrame]:

@@ -1,6 +1,6 @@
 """Backtest reports: metrics.json, CSV tables, plots and one HTML page a person opens.
 
-Every file is written atomically (temporary file in the same folder, then os.replace), so a
+Every file is written atomically (ploutos.io: temporary file, fsync, rename), so a
 crashed or interrupted report never leaves a half-written metrics.json or CSV that a later
 script could mistake for a result. Plots use matplotlib's Agg backend (no display needed).
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from ploutos.env.types import BUY, HOLD, SELL  # noqa: E402
 from ploutos.evaluation.backtest import AGENT, BacktestResult  # noqa: E402
 from ploutos.evaluation.metrics import drawdown_curve  # noqa: E402
 from ploutos.evaluation.timing import timing_report  # noqa: E402
+from ploutos.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 # metrics.json keys per strategy, in the order the issue lists them.
 METRIC_KEYS = (
@@ -64,28 +63,6 @@ TABLE_COLUMNS = (
 _ACTION_NAMES = {HOLD: "HOLD", BUY: "BUY", SELL: "SELL"}
 
 
-# ---- atomic files ----------------------------------------------------------------------------
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to path via a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        # mkstemp creates 0600; reports are meant to be read by others too.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: Path, obj: Any) -> Path:

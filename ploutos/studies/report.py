@@ -14,8 +14,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ploutos.errors import ConfigError
+from ploutos.io import atomic_write_bytes
 from ploutos.studies.collect import read_multirun, swept_keys
 from ploutos.studies.curves import plot_curves
 from ploutos.studies.deflated_sharpe import deannualize, deflated_sharpe_ratio
@@ -54,18 +53,6 @@ class StudyReport:
     paths: dict[str, Path]
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    # A reader (or a later report) never sees half a table.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def verdict(
@@ -167,13 +154,13 @@ def build_report(
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     paths = {
-        "jobs": _atomic_write(out / "jobs.csv", jobs.to_csv(index=False).encode()),
-        "configs": _atomic_write(out / "configs.csv", configs.to_csv(index=False).encode()),
-        "verdict": _atomic_write(
+        "jobs": atomic_write_bytes(out / "jobs.csv", jobs.to_csv(index=False).encode()),
+        "configs": atomic_write_bytes(out / "configs.csv", configs.to_csv(index=False).encode()),
+        "verdict": atomic_write_bytes(
             out / "verdict.json", (json.dumps(found, indent=2, default=str) + "\n").encode()
         ),
-        "curves": _atomic_write(out / "curves.png", buf.getvalue()),
-        "markdown": _atomic_write(
+        "curves": atomic_write_bytes(out / "curves.png", buf.getvalue()),
+        "markdown": atomic_write_bytes(
             out / "report.md", _markdown(root, jobs, configs, found).encode()
         ),
     }
