@@ -7,6 +7,7 @@ evaluation by evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -17,6 +18,20 @@ from optuna.trial import FrozenTrial, TrialState
 from ploutos.errors import ConfigError
 from ploutos.sweeper.config import PRUNERS, SAMPLERS
 from ploutos.sweeper.search_space import SearchSpace
+
+
+class AskTellGridSampler(GridSampler):
+    """GridSampler without its stop at the last grid point: `study.stop()` works only inside
+    `study.optimize`, and raises under ask / tell. The sweep stops at the grid's size itself."""
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        return None
 
 
 def make_sampler(
@@ -37,7 +52,7 @@ def make_sampler(
     if name == "random":
         return RandomSampler(seed=seed)
     if name == "grid":
-        return GridSampler(space.grid(), seed=seed)
+        return AskTellGridSampler(space.grid(), seed=seed)
     raise ConfigError("hydra.sweeper.sampler.name", f"'{name}' is not one of {list(SAMPLERS)}")
 
 

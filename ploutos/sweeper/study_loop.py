@@ -144,7 +144,10 @@ def _results(study: optuna.Study) -> dict[str, Any]:
     if len(study.directions) == 1:
         best = study.best_trial
         return {
-            **out, "best_trial": best.number, "best_params": best.params, "best_value": best.value
+            **out,
+            "best_trial": best.number,
+            "best_params": best.params,
+            "best_value": best.value,
         }
     front = [{"trial": t.number, "params": t.params, "values": t.values} for t in study.best_trials]
     return {**out, "pareto_front": front}
@@ -182,8 +185,12 @@ def run_study(
     study.set_user_attr(PRUNER_ATTR, dict(settings.pruner))
     write_study_record(
         sweep_dir,
-        {"study_name": settings.study_name, "storage": location, "directions": stored,
-         "metrics": settings.metrics},
+        {
+            "study_name": settings.study_name,
+            "storage": location,
+            "directions": stored,
+            "metrics": settings.metrics,
+        },
     )
     left = _trials_left(settings, space, study)
     log.info(
