@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
-from ploutos.training.app import train
 
+from ploutos.apps.train import train
 from ploutos.config import register_configs
 from ploutos.errors import ConfigError
 from ploutos.sweeper.outcome import mark_pruned
@@ -52,12 +52,8 @@ def _study(tmp_path: Path, rival: float, direction: str = "maximize") -> tuple[s
     """A study holding one completed rival trial whose every evaluation scored `rival`, a
     median pruner that may act from the second evaluation on, and one trial asked for."""
     location = resolve_storage(f"sqlite:///{tmp_path / 'study.db'}", tmp_path)
-    study = optuna.create_study(
-        study_name="s", storage=open_storage(location), direction=direction
-    )
-    study.set_user_attr(
-        PRUNER_ATTR, {"name": "median", "n_startup_trials": 1, "n_warmup_evals": 1}
-    )
+    study = optuna.create_study(study_name="s", storage=open_storage(location), direction=direction)
+    study.set_user_attr(PRUNER_ATTR, {"name": "median", "n_startup_trials": 1, "n_warmup_evals": 1})
     study.add_trial(
         create_trial(
             params={"ent_coef": 0.1},

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from ploutos.errors import DataError
+from ploutos.sweeper.config import CALLBACK_KEY
+from ploutos.sweeper.outcome import STUDY_RECORD
 
 SUMMARY = "summary.json"
 BACKTEST_METRICS = "metrics.json"
@@ -116,11 +118,17 @@ def find_jobs(root: Path) -> list[Path]:
 
 def swept_keys(jobs: list[JobRecord]) -> list[str]:
     """Override keys whose value differs between jobs (or is missing from some), in the
-    order they first appear."""
+    order they first appear. The Optuna sweeper's trial bookkeeping (study, storage, trial
+    number of the pruning callback) is not part of a configuration."""
     keys: list[str] = []
     for job in jobs:
-        keys += [k for k in job.overrides if k not in keys]
+        keys += [k for k in job.overrides if k not in keys and not k.startswith(CALLBACK_KEY)]
     return [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
+
+
+def read_study_record(root: Path) -> dict[str, Any] | None:
+    """The Optuna sweeper's pointer to its study (name, storage), if `root` is its sweep."""
+    return _read_json(Path(root) / STUDY_RECORD)
 
 
 def read_multirun(root: Path) -> list[JobRecord]:

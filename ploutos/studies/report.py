@@ -24,9 +24,11 @@ import pandas as pd
 
 from ploutos.errors import ConfigError
 from ploutos.io import atomic_write_bytes
-from ploutos.studies.collect import read_multirun, swept_keys
+from ploutos.studies.collect import read_multirun, read_study_record, swept_keys
 from ploutos.studies.curves import plot_curves
 from ploutos.studies.deflated_sharpe import deannualize, deflated_sharpe_ratio
+from ploutos.studies.optuna_study import markdown as study_markdown
+from ploutos.studies.optuna_study import study_section
 from ploutos.studies.table import configs_frame, jobs_frame, to_markdown
 
 # A DSR at or above this rejects "the winner is selection luck" at the 5% level.
@@ -61,10 +63,15 @@ def verdict(
     periods_per_year: int = 252,
     skew: float = 0.0,
     kurtosis: float = 3.0,
+    n_tried: int | None = None,
 ) -> dict[str, Any]:
     """The DSR of the configuration with the highest mean validation Sharpe.
 
     select: "best" (Sharpe at each run's best checkpoint) or "final" (last evaluation).
+    Pruned configurations (every job stopped by a sweeper's pruner) cannot win, but they were
+    tried: they count in N and in V[SR_n] with the Sharpe they had when stopped. n_tried: the
+    number of configurations tried where it exceeds this folder's (an Optuna study that spans
+    several multirun folders).
     """
     if select not in ("best", "final"):
         raise ConfigError("select", f"must be 'best' or 'final', got '{select}'")
@@ -72,13 +79,17 @@ def verdict(
     scored = configs[np.isfinite(configs[column])]
     if scored.empty:
         return {"available": False, "reason": "no completed job reported a validation Sharpe"}
-    winner = scored.loc[scored[column].idxmax()]
+    pruned = scored["n_pruned"] >= scored["n_jobs"]
+    candidates = scored[~pruned]
+    if candidates.empty:
+        return {"available": False, "reason": "every scored configuration was pruned"}
+    winner = candidates.loc[candidates[column].idxmax()]
     days = float(winner["val_days_mean"])
     n_obs = int(days) if np.isfinite(days) else 0
     if n_obs < 2:
         return {"available": False, "reason": "validation length (eval/days) not recorded"}
     sharpes = scored[column].to_numpy(dtype=np.float64)
-    n_trials = len(sharpes)
+    n_trials = max(len(sharpes), int(n_tried or 0))
     variance = float(sharpes.var(ddof=1)) if n_trials > 1 else 0.0
     result = deflated_sharpe_ratio(
         sharpe=deannualize(float(winner[column]), periods_per_year),
@@ -97,8 +108,11 @@ def verdict(
         "expected_max_sharpe_annualized": result.expected_max_sharpe * math.sqrt(periods_per_year),
         "periods_per_year": periods_per_year,
         "significant": bool(significant),
+        "n_pruned": int(pruned.sum()),
         "text": (
-            f"Best of {n_trials} configuration(s): {winner['config']} with mean validation "
+            f"Best of {n_trials} configuration(s)"
+            + (f" ({int(pruned.sum())} pruned)" if pruned.any() else "")
+            + f": {winner['config']} with mean validation "
             f"Sharpe {float(winner[column]):.2f} (annualized, {n_obs} days). Luck alone would "
             f"give the best of {n_trials} an expected "
             f"{result.expected_max_sharpe * math.sqrt(periods_per_year):.2f}. Deflated Sharpe "
@@ -114,7 +128,9 @@ def verdict(
     }
 
 
-def _markdown(root: Path, jobs: pd.DataFrame, configs: pd.DataFrame, found: dict) -> str:
+def _markdown(
+    root: Path, jobs: pd.DataFrame, configs: pd.DataFrame, found: dict, study: str = ""
+) -> str:
     statuses = jobs["status"].value_counts().to_dict()
     lines = [
         f"# Study report: {root}",
@@ -132,7 +148,7 @@ def _markdown(root: Path, jobs: pd.DataFrame, configs: pd.DataFrame, found: dict
         "![learning curves](curves.png)",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + (f"\n{study}" if study else "")
 
 
 def build_report(
@@ -142,13 +158,17 @@ def build_report(
     periods_per_year: int = 252,
 ) -> StudyReport:
     """Read every job under `root` and write jobs.csv, configs.csv, report.md, verdict.json
-    and curves.png into `out_dir` (default: <root>/report)."""
+    and curves.png into `out_dir` (default: <root>/report). A sweep of the Optuna sweeper
+    also gets optuna_trials.csv, optuna.json and the study's plots (optuna_study.py)."""
     root = Path(root)
     out = Path(out_dir) if out_dir is not None else root / "report"
     records = read_multirun(root)
     jobs = jobs_frame(records)
     configs = configs_frame(jobs, swept_keys(records))
-    found = verdict(configs, select=select, periods_per_year=periods_per_year)
+    record = read_study_record(root)
+    study = study_section(record) if record else None
+    tried = study["n_complete"] + study["n_pruned"] if study else None
+    found = verdict(configs, select=select, periods_per_year=periods_per_year, n_tried=tried)
     fig = plot_curves(records)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -160,8 +180,19 @@ def build_report(
             out / "verdict.json", (json.dumps(found, indent=2, default=str) + "\n").encode()
         ),
         "curves": atomic_write_bytes(out / "curves.png", buf.getvalue()),
-        "markdown": atomic_write_bytes(
-            out / "report.md", _markdown(root, jobs, configs, found).encode()
-        ),
     }
+    if study is not None:
+        paths["optuna_trials"] = atomic_write_bytes(
+            out / "optuna_trials.csv", study["trials"].to_csv(index=False).encode()
+        )
+        summary = {k: v for k, v in study.items() if k not in ("trials", "figures")}
+        paths["optuna"] = atomic_write_bytes(
+            out / "optuna.json", (json.dumps(summary, indent=2, default=str) + "\n").encode()
+        )
+        for name, png in study["figures"].items():
+            paths[Path(name).stem] = atomic_write_bytes(out / name, png)
+    paths["markdown"] = atomic_write_bytes(
+        out / "report.md",
+        _markdown(root, jobs, configs, found, study_markdown(study) if study else "").encode(),
+    )
     return StudyReport(jobs=jobs, configs=configs, verdict=found, paths=paths)

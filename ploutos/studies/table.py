@@ -87,6 +87,8 @@ def configs_frame(jobs: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
         row: dict[str, Any] = {"config": label, **{k: group[k].iloc[0] for k in keys}}
         row["n_jobs"] = len(ok)
         row["n_missing"] = len(group) - len(ok)
+        # Stopped by a sweeper's pruner: tried, but not a candidate winner.
+        row["n_pruned"] = int((ok["status"] == "pruned").sum())
         row["n_backtested"] = int(ok["test_sharpe"].notna().sum())
         for col in metric_columns(jobs):
             values = ok[col].to_numpy(dtype=np.float64)

@@ -12,6 +12,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
+# The node of the training config's `callbacks` group the sweeper fills for each trial.
+CALLBACK_KEY = "callbacks.optuna_trial"
 PRUNERS = ("none", "median", "successive_halving")
 
 

@@ -10,32 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ploutos.errors import DataError
+from ploutos.io import atomic_write_json
 
 SUMMARY = "summary.json"
 # The sweep folder's pointer to its study, read by the study report.
 STUDY_RECORD = "optuna_study.json"
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` via a synced temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
@@ -50,8 +33,7 @@ def mark_pruned(run_dir: Path, pruned: dict[str, Any], trial_number: int) -> Pat
     summary = read_summary(run_dir)
     summary["status"] = "pruned"
     summary["pruned"] = {**pruned, "trial": int(trial_number)}
-    text = json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
-    return atomic_write_text(Path(run_dir) / SUMMARY, text)
+    return atomic_write_json(Path(run_dir) / SUMMARY, summary)
 
 
 def objective_values(summary: dict[str, Any], metrics: list[str]) -> list[float]:
@@ -71,10 +53,4 @@ def objective_values(summary: dict[str, Any], metrics: list[str]) -> list[float]
 
 
 def write_study_record(sweep_dir: Path, record: dict[str, Any]) -> Path:
-    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-    return atomic_write_text(Path(sweep_dir) / STUDY_RECORD, text)
-
-
-def read_study_record(folder: Path) -> dict[str, Any] | None:
-    path = Path(folder) / STUDY_RECORD
-    return json.loads(path.read_text()) if path.is_file() else None
+    return atomic_write_json(Path(sweep_dir) / STUDY_RECORD, record)

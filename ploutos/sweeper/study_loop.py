@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from ploutos.errors import ConfigError
+from ploutos.sweeper.config import CALLBACK_KEY
 from ploutos.sweeper.outcome import (
     mark_pruned,
     objective_values,
@@ -37,7 +38,6 @@ from ploutos.sweeper.strategies import make_pruner, make_sampler
 
 log = logging.getLogger(__name__)
 
-CALLBACK_KEY = "callbacks.optuna_trial"
 CALLBACK_TARGET = "ploutos.sweeper.pruning.TrialPruning"
 RESULTS_FILE = "optimization_results.yaml"
 
@@ -100,10 +100,10 @@ def _trials_left(settings: SweepSettings, space: SearchSpace, study: optuna.Stud
     return max(0, min(settings.n_trials, size - len(study.trials)))
 
 
-def _run_dir(trial: optuna.Trial, ret: JobReturn) -> Path:
-    # The callback records the app's real output folder (trainer.output_dir may move it).
-    recorded = trial.user_attrs.get(RUN_DIR_ATTR)
-    return Path(recorded) if recorded else Path(ret.hydra_cfg.hydra.runtime.output_dir)
+def _written_by_job(study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
+    """The user attributes the trial's job wrote (a Trial object caches its own copy)."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return next(t.user_attrs for t in running if t.number == trial.number)
 
 
 def tell_outcome(
@@ -117,9 +117,11 @@ def tell_outcome(
         trial.set_user_attr("error", f"{type(err).__name__}: {err}")
         study.tell(trial, state=TrialState.FAIL)
         return TrialState.FAIL, err
-    run_dir = _run_dir(trial, ret)
+    attrs = _written_by_job(study, trial)
+    # The callback records the app's real output folder (trainer.output_dir may move it).
+    run_dir = Path(attrs.get(RUN_DIR_ATTR) or ret.hydra_cfg.hydra.runtime.output_dir)
     trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
-    pruned = trial.user_attrs.get(PRUNED_ATTR)
+    pruned = attrs.get(PRUNED_ATTR)
     if pruned is not None:
         mark_pruned(run_dir, pruned, trial.number)
         study.tell(trial, state=TrialState.PRUNED)
