@@ -59,11 +59,11 @@ def test_basic_multirun_layout_by_default():
 
 
 def test_optuna_search_preset_searches_existing_keys():
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     cfg = _compose(["hydra/sweeper=ppo_search"])
     sweeper = cfg.hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper")
-    assert sweeper.direction == "maximize"
+    assert sweeper._target_ == "hydra_plugins.ploutos_sweeper.ploutos_sweeper.PloutosOptunaSweeper"
+    assert sweeper.direction == "maximize" and sweeper.sampler.name == "tpe"
+    assert sweeper.storage.startswith("sqlite:///") and sweeper.pruner.name == "none"
     assert cfg.trainer.monitor == "eval/sharpe" and cfg.trainer.mode == "max"
     params = OmegaConf.to_container(sweeper.params)
     assert set(params) == {
@@ -78,6 +78,12 @@ def test_optuna_search_preset_searches_existing_keys():
     # Each category of the network size is an override Hydra turns back into a list.
     sized = _compose(["model.hidden_sizes=[256,256]"])
     assert list(sized.model.hidden_sizes) == [256, 256]
+    # The node the sweeper fills for each trial is a member of the callbacks group.
+    assert OmegaConf.select(cfg, "callbacks") is not None
+    pareto = _compose(["hydra/sweeper=ppo_pareto"]).hydra.sweeper
+    assert list(pareto.direction) == ["maximize", "maximize"]
+    assert list(pareto.metrics) == ["eval/sharpe", "eval/max_drawdown"]
+    assert OmegaConf.to_container(pareto.params) == params
 
 
 def test_ddp_trainer_preset():

@@ -19,8 +19,9 @@ from optuna.trial import TrialState, create_trial
 from ploutos.apps.train import train
 from ploutos.config import register_configs
 from ploutos.errors import ConfigError
+from ploutos.sweeper.config import PRUNED_ATTR, PRUNER_ATTR, RUN_DIR_ATTR
 from ploutos.sweeper.outcome import mark_pruned
-from ploutos.sweeper.pruning import PRUNED_ATTR, PRUNER_ATTR, RUN_DIR_ATTR, TrialPruning
+from ploutos.sweeper.pruning import TrialPruning
 from ploutos.sweeper.storage import open_storage, resolve_storage
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")

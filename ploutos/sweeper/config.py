@@ -14,6 +14,11 @@ from hydra.core.config_store import ConfigStore
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
 # The node of the training config's `callbacks` group the sweeper fills for each trial.
 CALLBACK_KEY = "callbacks.optuna_trial"
+# Study user attribute holding the pruner spec (written by the sweeper, read by each trial).
+PRUNER_ATTR = "ploutos_pruner"
+# Trial user attributes: the run folder and, for a pruned trial, where it stopped.
+RUN_DIR_ATTR = "run_dir"
+PRUNED_ATTR = "pruned"
 PRUNERS = ("none", "median", "successive_halving")
 
 

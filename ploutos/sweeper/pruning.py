@@ -24,15 +24,10 @@ from lightning.pytorch.callbacks import Callback
 from optuna.study import StudyDirection
 
 from ploutos.errors import ConfigError
+from ploutos.sweeper.config import PRUNED_ATTR, PRUNER_ATTR, RUN_DIR_ATTR
 from ploutos.sweeper.storage import open_storage
 from ploutos.sweeper.strategies import make_pruner
 from ploutos.training.callbacks import EnvStepEvaluation
-
-# Study user attribute holding the pruner spec (written by the sweeper, read by each trial).
-PRUNER_ATTR = "ploutos_pruner"
-# Trial user attributes written by this callback.
-RUN_DIR_ATTR = "run_dir"
-PRUNED_ATTR = "pruned"
 
 
 def _evaluation(trainer: pl.Trainer) -> EnvStepEvaluation:

@@ -24,14 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from ploutos.errors import ConfigError
-from ploutos.sweeper.config import CALLBACK_KEY
+from ploutos.sweeper.config import CALLBACK_KEY, PRUNED_ATTR, PRUNER_ATTR, RUN_DIR_ATTR
 from ploutos.sweeper.outcome import (
     mark_pruned,
     objective_values,
     read_summary,
     write_study_record,
 )
-from ploutos.sweeper.pruning import PRUNED_ATTR, PRUNER_ATTR, RUN_DIR_ATTR
 from ploutos.sweeper.search_space import SearchSpace, parse_search_space
 from ploutos.sweeper.storage import open_storage, resolve_storage
 from ploutos.sweeper.strategies import make_pruner, make_sampler
