@@ -1,0 +1,76 @@
+"""Threshold calibration: replay the training period and allow about one false alarm a year.
+
+An alarm is counted once per episode (the day it switches on), so a window test that stays
+on for the days its window spans a strange stretch counts once, as an event detector's
+single-day alarm does; but a test that stays on for longer than its window counts once per
+window length it stays on, so "always on" is never calibrated as "one alarm".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ploutos.drift.config import CalibrationSettings
+
+# Candidate thresholds tried at most; more distinct statistic values are thinned evenly.
+MAX_CANDIDATES = 1024
+
+
+def allowed_alarms(n_days: int, settings: CalibrationSettings) -> int:
+    """False alarms a detector may raise over a replay of n_days (at least one)."""
+    years = n_days / settings.trading_days
+    return max(1, int(np.floor(years * settings.false_alarms_per_year)))
+
+
+def count_episodes(alarm: np.ndarray) -> int:
+    """Number of days an alarm switches on (the first day counts when it starts on)."""
+    alarm = np.asarray(alarm, bool)
+    if alarm.size == 0:
+        return 0
+    return int(alarm[0]) + int(np.count_nonzero(alarm[1:] & ~alarm[:-1]))
+
+
+def count_false_alarms(alarm: np.ndarray, span: int = 1) -> int:
+    """Episodes, or alarm days / span (rounded up) when that is more."""
+    alarm = np.asarray(alarm, bool)
+    return max(count_episodes(alarm), int(np.ceil(np.count_nonzero(alarm) / span)))
+
+
+def calibrate_threshold(
+    statistic: np.ndarray,
+    nominal: float,
+    allowed: int,
+    gate: np.ndarray | None = None,
+    span: int = 1,
+) -> float:
+    """The smallest threshold >= nominal at which `gate & (statistic > threshold)` raises at
+    most `allowed` false alarms (count_false_alarms) over the replay. NaN never alarms."""
+    stat = np.where(np.isfinite(statistic), statistic, -np.inf)
+    if gate is not None:
+        stat = np.where(gate, stat, -np.inf)
+    above = np.unique(stat[stat > nominal])
+    if above.size > MAX_CANDIDATES:
+        above = above[np.linspace(0, above.size - 1, MAX_CANDIDATES).round().astype(int)]
+    candidates = np.concatenate([[nominal], above])
+    # [C, T] alarms for every candidate at once; episodes are switch-on days.
+    alarms = stat[None, :] > candidates[:, None]
+    starts = alarms[:, 0].astype(int) + (alarms[:, 1:] & ~alarms[:, :-1]).sum(axis=1)
+    counted = np.maximum(starts, np.ceil(alarms.sum(axis=1) / span))
+    passing = np.flatnonzero(counted <= allowed)
+    # The largest candidate never alarms, so there is always one that passes.
+    return float(candidates[passing[0]])
+
+
+def calibrate_parameter(
+    candidates: Sequence[float], count_alarms: Callable[[float], int], allowed: int
+) -> tuple[float, int, bool]:
+    """(value, alarms, ok): the first candidate (ordered from most to least sensitive) whose
+    replay raises at most `allowed` alarms; the last one, with ok False, if none does."""
+    alarms = 0
+    for value in candidates:
+        alarms = count_alarms(value)
+        if alarms <= allowed:
+            return float(value), alarms, True
+    return float(candidates[-1]), alarms, False
