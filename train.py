@@ -10,7 +10,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from ploutos.training.app import run
+    from ploutos.apps.train import run
 
     return run(cfg)
 

@@ -36,6 +36,7 @@ class TrainSchema:
     ensemble: Any = None
     drift: Any = None
     logger: Any = None
+    callbacks: Any = None
     trainer: Any = None
     experiment: Any = None
     seed: int = 42
@@ -64,7 +65,7 @@ def validate_config(cfg: DictConfig) -> None:
     before bars are loaded; checks that need the calendar (split dates against the data)
     run when the market is built, still before any training."""
     # Imported here: `python train.py --cfg job` must not pay for torch and pandas.
-    from ploutos.algos.config import validate_ppo_config
+    from ploutos.algos.registry import validate_algo_config
     from ploutos.data.splits import split_bounds
     from ploutos.data.validate import check_data_config
     from ploutos.env.params import EnvParams
@@ -79,7 +80,7 @@ def validate_config(cfg: DictConfig) -> None:
     AdaptiveNormalizer.from_config(cfg.features.get("normalizer"))
     EnvParams.from_config(cfg.env)
     obs_lookback(cfg.obs)
-    validate_ppo_config(cfg.algo)
+    validate_algo_config(cfg.algo)
 
 
 def validate_root(cfg: DictConfig) -> None:

@@ -15,3 +15,9 @@ class ConfigError(PloutosError, ValueError):
 
 class DataError(PloutosError, ValueError):
     """Bad market data; the message names the ticker and the date where it can."""
+
+
+class TrainingDiverged(PloutosError, FloatingPointError):
+    """A loss, gradient or parameter became NaN or Inf. The message names the iteration and
+    the quantity; the optimizer step was not taken and no checkpoint is written from the bad
+    weights (the last good one is left untouched)."""

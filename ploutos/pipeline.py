@@ -22,7 +22,7 @@ from ploutos.data.validate import check_history
 from ploutos.features import build_features
 from ploutos.features.normalizer import AdaptiveNormalizer
 from ploutos.market import Market, SplitRange
-from ploutos.obs.builders import obs_lookback
+from ploutos.obs.builders import first_observable_day, obs_lookback
 
 
 @dataclass
@@ -96,9 +96,9 @@ def build_market(
     # A v7 window reaches lookback - 1 days further back than the features' own warm-up,
     # so the first tradable day of every split is where the whole window is defined.
     lookback = obs_lookback(cfg.obs)
-    first_observable_day = feature_set.warmup + lookback - 1
-    check_history(bars, first_observable_day, None)
-    splits = resolve_splits(bars.dates, cfg.data.splits, first_observable_day)
+    first_day = first_observable_day(feature_set.warmup, lookback)
+    check_history(bars, first_day, None)
+    splits = resolve_splits(bars.dates, cfg.data.splits, first_day)
 
     if normalizer_state is None:
         train = splits["train"]
@@ -131,7 +131,7 @@ def build_market(
         skipped=dict(feature_set.skipped),
         splits=splits,
         warmup=feature_set.warmup,
-        first_observable_day=first_observable_day,
+        first_observable_day=first_day,
         normalizer_state=normalizer.state_dict(),
         fingerprint=data_fingerprint(bars),
         build_seconds=time.perf_counter() - started,

@@ -10,9 +10,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
+from ploutos.apps.train import train
 from ploutos.config import register_configs
 from ploutos.pipeline import build_market
-from ploutos.training.app import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -24,7 +24,7 @@ class ReportRank(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         report = {
             "checksum": sum(float(p.double().sum()) for p in pl_module.policy.parameters()),
-            "next_days": pl_module._next_obs.day.tolist(),
+            "next_days": pl_module.next_obs.day.tolist(),
         }
         (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
 

@@ -27,7 +27,7 @@ class FixedPolicy(torch.nn.Module):
         super().__init__()
         self.n_assets, self.action, self.ticker = n_assets, action, ticker
 
-    def act(self, obs: CompactObs, deterministic: bool = False) -> torch.Tensor:
+    def act(self, obs: CompactObs, obs_builder, deterministic: bool = False) -> torch.Tensor:
         out = torch.full((obs.day.shape[0], self.n_assets), HOLD, dtype=torch.int64)
         if self.ticker is None:
             out[:] = self.action

@@ -52,7 +52,7 @@ def tiny_checkpoint(out: Path, *overrides: str, iterations: int = 1) -> tuple[Pa
     module = PPO(cfg, market, report.market_meta(cfg))
     optimizer = module.configure_optimizers()
     for _ in range(iterations):
-        module.train_iteration(optimizer)
+        module.run_iteration(optimizer)
     ckpt = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(ckpt)
     path = out / "checkpoints" / "last.ckpt"
@@ -81,8 +81,8 @@ def test_round_trip_gives_identical_actions_and_backtest(trained) -> None:
     assert loaded.name == f"{path.parent.parent.name}/last"
     obs = _probe_obs(module)
     module.policy.eval()
-    expected = module.policy.act(obs, deterministic=True)
-    got = loaded.policy.act(obs, deterministic=True)
+    expected = module.policy.act(obs, module.env.obs_builder, deterministic=True)
+    got = loaded.policy.act(obs, loaded.obs_builder, deterministic=True)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     # The rebuilt features come from the stored normalizer: bit-identical to training's.
     torch.testing.assert_close(loaded.market.features, module.env.market.features, rtol=0, atol=0)

@@ -35,7 +35,7 @@ def cfg(mode: str = "discrete", obs: str = "v6", reward: str = "pnl", **env) -> 
 
 def random_actions(env, n_steps: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
-    if env.action_mode == "discrete":
+    if env.action_space.name == "discrete":
         return torch.randint(0, 3, (n_steps, env.n_envs, env.n_assets), generator=gen)
     return torch.randn((n_steps, env.n_envs, env.n_assets + 1), generator=gen) * 2
 

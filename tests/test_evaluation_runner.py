@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ploutos.env.types import BUY, HOLD, SELL, CompactObs
 from ploutos.evaluation.runner import episode_metrics, episode_timing, evaluate_policy, run_policy
+from ploutos.obs import make_obs_builder
 
 
 def make_cfg(reward: str = "pnl", obs: str = "v6", **env: object) -> DictConfig:
@@ -153,7 +154,7 @@ class FixedPolicy(torch.nn.Module):
         self.scale = torch.nn.Parameter(torch.ones(1))
         self.seen: list[tuple[bool, bool]] = []
 
-    def act(self, obs: CompactObs, deterministic: bool = False) -> torch.Tensor:
+    def act(self, obs: CompactObs, obs_builder, deterministic: bool = False) -> torch.Tensor:
         self.seen.append((deterministic, self.training))
         actions = torch.full((obs.day.shape[0], 4), HOLD, dtype=torch.int64)
         phase = obs.day % 7
@@ -161,11 +162,15 @@ class FixedPolicy(torch.nn.Module):
         return actions
 
 
+def _builder(market):
+    return make_obs_builder(make_cfg().obs, market)
+
+
 @pytest.mark.parametrize("reward", ["pnl", "v6_timing"])
 def test_evaluate_policy_is_deterministic_and_causal(toy_market, reward: str) -> None:
     policy = FixedPolicy()
     policy.train()
-    m = evaluate_policy(policy, toy_market, make_cfg(reward=reward), split="val")
+    m = evaluate_policy(policy, _builder(toy_market), make_cfg(reward=reward), split="val")
     assert all(flags == (True, False) for flags in policy.seen)
     assert policy.training  # the caller's mode is restored
     for key in (
@@ -183,7 +188,7 @@ def test_evaluate_policy_is_deterministic_and_causal(toy_market, reward: str) ->
     assert m["reward_replaced"] == (1.0 if reward == "v6_timing" else 0.0)
     # Same trades, same pnl reward: the look-ahead reward leaves no trace in the numbers.
     if reward == "v6_timing":
-        ref = evaluate_policy(FixedPolicy(), toy_market, make_cfg(), split="val")
+        ref = evaluate_policy(FixedPolicy(), _builder(toy_market), make_cfg(), split="val")
         assert {k: v for k, v in m.items() if k != "reward_replaced"} == {
             k: v for k, v in ref.items() if k != "reward_replaced"
         }

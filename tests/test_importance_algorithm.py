@@ -23,7 +23,6 @@ from ploutos.evaluation.importance import (
     spearman_matrix,
     write_importance,
 )
-from ploutos.obs.builders import make_obs_builder
 
 
 def make_cfg(obs: str = "v6") -> DictConfig:
@@ -47,13 +46,12 @@ class OnlyFeature(nn.Module):
     """BUY an asset when its feature k is positive on the decision day (v6) or on average over
     the window (v7), SELL otherwise: it sees nothing but feature k."""
 
-    def __init__(self, market, cfg: DictConfig, k: int) -> None:
+    def __init__(self, k: int) -> None:
         super().__init__()
-        self.obs_builder = make_obs_builder(cfg.obs, market)
         self.k = k
 
-    def act(self, obs: CompactObs, deterministic: bool = False) -> torch.Tensor:
-        view = self.obs_builder.market_view(obs.day)[..., self.k]  # [N, A] or [N, L, A]
+    def act(self, obs: CompactObs, obs_builder, deterministic: bool = False) -> torch.Tensor:
+        view = obs_builder.market_view(obs.day)[..., self.k]  # [N, A] or [N, L, A]
         signal = view if view.dim() == 2 else view.mean(dim=1)
         return torch.where(signal > 0, BUY, SELL).to(torch.int64)
 
@@ -64,7 +62,7 @@ def test_only_the_read_feature_matters(obs: str) -> None:
     before = market.features.clone()
     cfg = make_cfg(obs)
     k = 2
-    policy = OnlyFeature(market, cfg, k)
+    policy = OnlyFeature(k)
     units = make_units(market.feature_names, ("a", "a", "b", "b"))
     result = permutation_importance(policy, market, cfg, units, split="test", n_repeats=3, seed=1)
 
@@ -78,7 +76,6 @@ def test_only_the_read_feature_matters(obs: str) -> None:
         assert by_name[name]["sharpe_drop_std"] == 0.0
     # The shuffles work on copies: the market (and so anything fitted on it) is untouched.
     assert torch.equal(market.features, before)
-    assert policy.obs_builder.market is market
     # Deterministic: the same seed gives the same numbers.
     again = permutation_importance(policy, market, cfg, units, split="test", n_repeats=3, seed=1)
     assert again.rows == result.rows
@@ -136,7 +133,7 @@ def test_clusters_put_duplicated_features_together() -> None:
 def test_reports_are_written(tmp_path) -> None:
     market = make_toy_market(n_days=160, n_assets=2, n_features=3, seed=4)
     cfg = make_cfg()
-    policy = OnlyFeature(market, cfg, 0)
+    policy = OnlyFeature(0)
     ids, _ = correlation_clusters(market.features, slice(20, 90), threshold=0.5)
     units = make_units(market.feature_names, ("x", "x", "y"), ids)
     result = permutation_importance(policy, market, cfg, units, n_repeats=2, cluster_ids=ids)

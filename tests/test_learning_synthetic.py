@@ -14,10 +14,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
+from ploutos.apps.train import train
 from ploutos.config import register_configs
 from ploutos.evaluation import evaluate_policy, run_baselines
 from ploutos.pipeline import build_market
-from ploutos.training.app import train
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -48,7 +48,9 @@ def train_and_judge(out: Path, *overrides: str) -> tuple[dict, dict, dict]:
     market, report = build_market(cfg)
     keep = KeepModule()
     summary = train(cfg, market, report.market_meta(cfg), [keep])
-    agent = evaluate_policy(keep.module.policy, market, cfg, split="test", horizon=1)
+    agent = evaluate_policy(
+        keep.module.policy, keep.module.env.obs_builder, cfg, split="test", horizon=1
+    )
     baseline = run_baselines(market, cfg, split="test", names=["buy_and_hold"], horizon=1)
     return summary, agent, baseline["buy_and_hold"].metrics
 

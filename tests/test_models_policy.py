@@ -7,6 +7,7 @@ import torch
 from conftest import make_toy_market
 from omegaconf import OmegaConf
 
+from ploutos.env.actions import make_action_space
 from ploutos.env.types import CompactObs
 from ploutos.errors import ConfigError
 from ploutos.models import make_policy, parameter_counts, parameter_summary
@@ -21,7 +22,8 @@ def _setup(model: str, obs: str, action_mode: str = "discrete", **model_override
     model_cfg = OmegaConf.load(f"conf/model/{model}.yaml")
     model_cfg.update(model_overrides)
     torch.manual_seed(0)
-    policy = make_policy(OmegaConf.create({"model": model_cfg}), builder, action_mode, 3)
+    space = make_action_space(action_mode, 3)
+    policy = make_policy(OmegaConf.create({"model": model_cfg}), builder, space)
     return market, builder, policy
 
 
@@ -33,9 +35,9 @@ def _batch(builder, n: int = 48, n_days: int = 6) -> CompactObs:
     return CompactObs(day, portfolio)
 
 
-def _outputs_and_grads(policy, obs, actions):
+def _outputs_and_grads(policy, builder, obs, actions):
     policy.zero_grad()
-    dist, value = policy(obs)
+    dist, value = policy(obs, builder)
     loss = dist.log_prob(actions).sum() + value.square().sum() + dist.entropy().sum()
     loss.backward()
     grads = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
@@ -56,11 +58,11 @@ def test_unique_day_encoding_matches_per_env_encoding_with_gradients(model, obs,
     _, builder, policy = _setup(model, obs, mode, **overrides)
     obs_batch = _batch(builder)
     with torch.no_grad():
-        actions = policy.act(obs_batch)
+        actions = policy.act(obs_batch, builder)
     policy.unique_days = True
-    lp_u, v_u, g_u = _outputs_and_grads(policy, obs_batch, actions)
+    lp_u, v_u, g_u = _outputs_and_grads(policy, builder, obs_batch, actions)
     policy.unique_days = False
-    lp_n, v_n, g_n = _outputs_and_grads(policy, obs_batch, actions)
+    lp_n, v_n, g_n = _outputs_and_grads(policy, builder, obs_batch, actions)
     torch.testing.assert_close(lp_u, lp_n, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(v_u, v_n, atol=1e-6, rtol=1e-6)
     assert g_u.keys() == g_n.keys() and len(g_u) == len(list(policy.parameters()))
@@ -83,7 +85,7 @@ def test_market_is_encoded_once_per_distinct_day(model, obs, monkeypatch):
 
     monkeypatch.setattr(owner, name, spy)
     obs_batch = _batch(builder, n=64, n_days=5)
-    policy(obs_batch)
+    policy(obs_batch, builder)
     assert len(seen) == 1
     assert seen[0].tolist() == sorted(set(obs_batch.day.tolist()))
 
@@ -97,14 +99,14 @@ def test_plain_mlp_split_equals_one_layer_over_rendered_observation():
     flat = builder.render(obs_batch)
     h_pi = torch.tanh(flat @ weight.T + body.market_in.bias).chunk(2, dim=-1)[0]
     logits = body.pi_head(body.pi_trunk(h_pi)).reshape(-1, 3, 3)
-    dist, _ = policy(obs_batch)
+    dist, _ = policy(obs_batch, builder)
     torch.testing.assert_close(dist.logits, logits.log_softmax(-1), atol=1e-6, rtol=1e-6)
 
 
 def test_discrete_distribution_is_per_asset_categorical():
     _, builder, policy = _setup("mlp", "v6")
     obs_batch = _batch(builder, n=8)
-    dist, value = policy(obs_batch)
+    dist, value = policy(obs_batch, builder)
     actions = dist.sample()
     assert actions.shape == (8, 3) and actions.dtype == torch.int64
     assert set(actions.unique().tolist()) <= {0, 1, 2}
@@ -115,19 +117,19 @@ def test_discrete_distribution_is_per_asset_categorical():
     torch.testing.assert_close(dist.entropy(), expected)
     expected_lp = dist.logits.gather(-1, actions.unsqueeze(-1)).squeeze(-1).sum(-1)
     torch.testing.assert_close(dist.log_prob(actions), expected_lp)
-    assert torch.equal(policy.act(obs_batch, deterministic=True), dist.probs.argmax(-1))
+    assert torch.equal(policy.act(obs_batch, builder, deterministic=True), dist.probs.argmax(-1))
 
 
 def test_weights_distribution_is_diagonal_gaussian():
     _, builder, policy = _setup("transformer", "v7", "weights", init_log_std=-1.0)
     obs_batch = _batch(builder, n=8)
-    dist, _ = policy(obs_batch)
+    dist, _ = policy(obs_batch, builder)
     actions = dist.sample()
     assert actions.shape == (8, 4) and actions.dtype == torch.float32
     reference = torch.distributions.Normal(dist.mean, torch.exp(torch.tensor(-1.0)))
     torch.testing.assert_close(dist.log_prob(actions), reference.log_prob(actions).sum(-1))
     torch.testing.assert_close(dist.entropy(), reference.entropy().sum(-1))
-    assert torch.equal(policy.act(obs_batch, deterministic=True), dist.mean.detach())
+    assert torch.equal(policy.act(obs_batch, builder, deterministic=True), dist.mean.detach())
 
 
 def test_orthogonal_init_gains():
@@ -189,10 +191,10 @@ def test_market_table_gives_the_same_outputs(model, obs):
     market, builder, policy = _setup(model, obs)
     obs_batch = _batch(builder, n=32, n_days=20)
     with torch.no_grad():
-        dist, value = policy(obs_batch)
+        dist, value = policy(obs_batch, builder)
         days = torch.arange(builder.min_day, market.n_days)
-        with policy.market_table(days, chunk=7):
-            dist_t, value_t = policy(obs_batch)
+        with policy.market_table(builder, days, chunk=7):
+            dist_t, value_t = policy(obs_batch, builder)
     torch.testing.assert_close(value_t, value, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(dist_t.logits, dist.logits, atol=1e-6, rtol=1e-6)
     assert policy._table is None  # the table lives only inside the block

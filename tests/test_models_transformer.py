@@ -7,6 +7,7 @@ import torch
 from conftest import make_toy_market
 from omegaconf import OmegaConf
 
+from ploutos.env.actions import make_action_space
 from ploutos.env.types import CompactObs
 from ploutos.models import make_policy
 from ploutos.models.layers import split_portfolio
@@ -21,7 +22,8 @@ def _setup(mode: str = "discrete"):
     model_cfg = OmegaConf.load("conf/model/transformer.yaml")
     model_cfg.update({"d_model": 16, "n_heads": 2, "patch_days": PATCH, "head_hidden": 8})
     torch.manual_seed(0)
-    policy = make_policy(OmegaConf.create({"model": model_cfg}), builder, mode, 3)
+    space = make_action_space(mode, 3)
+    policy = make_policy(OmegaConf.create({"model": model_cfg}), builder, space)
     return market, builder, policy
 
 
@@ -86,7 +88,7 @@ def test_lean_layers_and_split_join_equal_the_plain_modules(unique_days):
     day = builder.min_day + torch.randint(0, 6, (n,), generator=gen)
     obs = CompactObs(day, torch.rand((n, builder.portfolio_dim), generator=gen))
     actions = torch.randint(0, 3, (n, 3), generator=gen)
-    dist, value = policy(obs)
+    dist, value = policy(obs, builder)
     g_fast = _grads(policy, dist.log_prob(actions).sum() + value.square().sum())
     logits, value_ref = _plain_forward(policy, builder, obs)
     log_prob = logits.log_softmax(-1).gather(-1, actions.unsqueeze(-1)).sum(dim=(1, 2))

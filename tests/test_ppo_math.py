@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ploutos.algos.gae import bootstrap_values, compute_gae
-from ploutos.algos.ppo import explained_variance, ppo_loss
+from ploutos.algos.on_policy import explained_variance
+from ploutos.algos.ppo import ppo_loss
 
 
 def _tiny_rollout():

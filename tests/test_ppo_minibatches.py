@@ -74,13 +74,13 @@ def _encoded_days_per_epoch(module: PPO, monkeypatch) -> list[list[int]]:
     calls: list[torch.Tensor] = []
     original = module.policy.encode_distinct_days
 
-    def spy(days):
+    def spy(obs_builder, days):
         if torch.is_grad_enabled():
             calls.append(days.clone())
-        return original(days)
+        return original(obs_builder, days)
 
     monkeypatch.setattr(module.policy, "encode_distinct_days", spy)
-    module.train_iteration(module.configure_optimizers())
+    module.run_iteration(module.configure_optimizers())
     per_epoch = len(calls) // int(module.cfg.algo.update_epochs)
     return [torch.cat(calls[i : i + per_epoch]).tolist() for i in range(0, len(calls), per_epoch)]
 
@@ -89,7 +89,7 @@ def _encoded_days_per_epoch(module: PPO, monkeypatch) -> list[list[int]]:
 def test_by_day_each_epoch_encodes_every_distinct_day_once(model, obs, monkeypatch):
     module = PPO(_cfg(model, obs, minibatch_by_day=True), make_toy_market(n_days=160))
     epochs = _encoded_days_per_epoch(module, monkeypatch)
-    batch_days = sorted(set(module._buffer.day.flatten().tolist()))
+    batch_days = sorted(set(module.buffer.day.flatten().tolist()))
     assert len(epochs) == 2
     for encoded in epochs:
         assert sorted(encoded) == batch_days  # each distinct day exactly once
@@ -98,7 +98,7 @@ def test_by_day_each_epoch_encodes_every_distinct_day_once(model, obs, monkeypat
 def test_shuffled_minibatches_encode_days_again_in_every_minibatch(monkeypatch):
     module = PPO(_cfg("transformer", "v7", minibatch_by_day=False), make_toy_market(n_days=160))
     epochs = _encoded_days_per_epoch(module, monkeypatch)
-    n_days = len(set(module._buffer.day.flatten().tolist()))
+    n_days = len(set(module.buffer.day.flatten().tolist()))
     assert all(len(encoded) > 1.5 * n_days for encoded in epochs)
 
 
@@ -106,7 +106,7 @@ def test_by_day_update_trains():
     module = PPO(_cfg("transformer", "v7"), make_toy_market(n_days=160))
     assert module.cfg.algo.minibatch_by_day is True  # the model group's default
     before = torch.cat([p.detach().flatten() for p in module.policy.parameters()])
-    stats = module.train_iteration(module.configure_optimizers())
+    stats = module.run_iteration(module.configure_optimizers())
     after = torch.cat([p.detach().flatten() for p in module.policy.parameters()])
     assert not torch.equal(before, after)
     assert stats["value_loss"] > 0 and stats["entropy"] > 0

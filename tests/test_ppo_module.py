@@ -11,9 +11,9 @@ import torch
 from conftest import make_toy_market
 from omegaconf import OmegaConf
 
-from ploutos.algos.ppo import PPO, TrainingDivergedError
+from ploutos.algos.ppo import PPO
 from ploutos.env.types import BUY, CompactObs
-from ploutos.errors import ConfigError
+from ploutos.errors import ConfigError, TrainingDiverged
 from ploutos.obs import fresh_portfolio
 
 
@@ -51,7 +51,7 @@ def test_iterations_count_env_steps_and_change_parameters(model, obs, mode):
     module = PPO(_cfg(model, obs, **{"env.action_mode": mode}), make_toy_market(n_days=160))
     optimizer = module.configure_optimizers()
     before = _params(module)
-    stats = [module.train_iteration(optimizer) for _ in range(2)]
+    stats = [module.run_iteration(optimizer) for _ in range(2)]
     assert module.iterations == 2 and module.env_steps == 2 * 16 * 16
     assert module.n_iterations == 8  # ceil(2048 / 256)
     assert not torch.equal(before, _params(module))
@@ -70,9 +70,9 @@ def test_rollout_market_table_matches_per_step_encoding():
     runs = []
     for use_table in (True, False):
         module = PPO(_cfg(), market)
-        assert module._use_table
-        module._use_table = use_table
-        runs.append(module.train_iteration(module.configure_optimizers()))
+        assert module.use_table
+        module.use_table = use_table
+        runs.append(module.run_iteration(module.configure_optimizers()))
     for key in ("policy_loss", "value_loss", "entropy", "explained_variance"):
         assert runs[0][key] == pytest.approx(runs[1][key], rel=1e-4, abs=1e-6), key
 
@@ -83,7 +83,7 @@ def test_same_seed_same_curves_and_another_seed_differs():
     for seed in (3, 3, 4):
         module = PPO(_cfg(seed=seed), market)
         optimizer = module.configure_optimizers()
-        runs.append([module.train_iteration(optimizer)["value_loss"] for _ in range(2)])
+        runs.append([module.run_iteration(optimizer)["value_loss"] for _ in range(2)])
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -93,7 +93,7 @@ def test_state_round_trip_gives_an_identical_next_iteration():
     straight = PPO(_cfg(), market)
     optimizer = straight.configure_optimizers()
     for _ in range(2):
-        straight.train_iteration(optimizer)
+        straight.run_iteration(optimizer)
     saved: dict = {
         "state_dict": straight.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -101,7 +101,7 @@ def test_state_round_trip_gives_an_identical_next_iteration():
     straight.on_save_checkpoint(saved)
     buffer = io.BytesIO()
     torch.save(saved, buffer)
-    expected = straight.train_iteration(optimizer)
+    expected = straight.run_iteration(optimizer)
 
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=True)
@@ -113,7 +113,7 @@ def test_state_round_trip_gives_an_identical_next_iteration():
     resumed.on_load_checkpoint(loaded)
     assert resumed.env_steps == 512 and resumed.iterations == 2
     assert loaded["cfg"]["algo"]["ent_coef"] == 0.01  # resolved, plain
-    got = resumed.train_iteration(resumed_optimizer)
+    got = resumed.run_iteration(resumed_optimizer)
     for key in ("policy_loss", "value_loss", "approx_kl", "episode_return", "lr"):
         assert got[key] == expected[key], key
     assert torch.equal(_params(resumed), _params(straight))
@@ -164,12 +164,12 @@ def test_lightning_trainer_runs_to_total_timesteps_and_resumes(tmp_path):
 def test_nan_loss_stops_before_the_optimizer_step():
     module = PPO(_cfg(), make_toy_market())
     optimizer = module.configure_optimizers()
-    module.train_iteration(optimizer)
+    module.run_iteration(optimizer)
     with torch.no_grad():
         module.policy.body.vf_head.bias.fill_(torch.nan)
     before = _params(module)
-    with pytest.raises(TrainingDivergedError, match=r"^iteration 2: \w+ is nan"):
-        module.train_iteration(optimizer)
+    with pytest.raises(TrainingDiverged, match=r"^iteration 2: \w+ is nan"):
+        module.run_iteration(optimizer)
     assert torch.equal(_params(module).nan_to_num(), before.nan_to_num())
 
 
@@ -213,9 +213,9 @@ def test_learns_to_buy_the_rising_asset():
     module = PPO(cfg, market)
     optimizer = module.configure_optimizers()
     fresh = CompactObs(torch.arange(20, 80), fresh_portfolio(2, market.device).expand(60, -1))
-    dist0, _ = module.policy(fresh)
-    stats = [module.train_iteration(optimizer) for _ in range(10)]
-    dist, _ = module.policy(fresh)
+    dist0, _ = module.policy(fresh, module.env.obs_builder)
+    stats = [module.run_iteration(optimizer) for _ in range(10)]
+    dist, _ = module.policy(fresh, module.env.obs_builder)
     buy = dist.probs[:, :, BUY].mean(dim=0)
     assert dist0.probs[:, 0, BUY].mean().item() < 0.4
     assert buy[0].item() > 0.7 and buy[1].item() < 0.1

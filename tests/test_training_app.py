@@ -16,9 +16,9 @@ from omegaconf import DictConfig
 
 import ploutos.algos.ppo as ppo_module
 import ploutos.training.loggers as loggers_module
+from ploutos.apps.train import run, train
 from ploutos.config import register_configs
-from ploutos.training.app import run, train
-from ploutos.training.errors import TrainingDiverged
+from ploutos.errors import TrainingDiverged
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 BATCH = 16 * 32  # smoke preset: n_envs x n_steps env steps per iteration
@@ -66,7 +66,7 @@ def test_smoke_run_writes_checkpoints_summary_and_logs(tmp_path: Path, market) -
     assert summary["env_steps_per_s"] > 0 and summary["wall_time_s"] > 0
     ckpt = tmp_path / "checkpoints"
     assert summary["checkpoints"]["periodic"] == [
-        str(ckpt / "periodic" / f"envsteps={s:012d}.ckpt") for s in (2048, 4096)
+        str(ckpt / "periodic" / f"envsteps_{s:012d}.ckpt") for s in (2048, 4096)
     ]
     assert summary["checkpoints"]["last"] == str(ckpt / "last.ckpt")
     assert summary["checkpoints"]["best"] == str(ckpt / "best.ckpt")
@@ -198,7 +198,7 @@ def test_many_loggers_in_one_run(tmp_path: Path, market, monkeypatch) -> None:
 
 @pytest.mark.parametrize("keep", [True, False])
 def test_freed_host_memory_is_kept_only_when_configured(tmp_path: Path, market, monkeypatch, keep):
-    import ploutos.training.app as app_module
+    import ploutos.apps.train as app_module
 
     calls = []
     monkeypatch.setattr(app_module, "keep_freed_memory", lambda: calls.append(1) or True)

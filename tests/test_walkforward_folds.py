@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from ploutos.data.splits import walk_forward_folds
+from ploutos.env.actions import make_action_space
 from ploutos.errors import ConfigError
 from ploutos.evaluation.metrics import compute_metrics
 from ploutos.evaluation.walkforward import (
@@ -166,8 +167,8 @@ def test_orchestration_with_training_replaced(tmp_path) -> None:
 
     def fake_train(fcfg, market, meta):
         seen.append((dict(market.splits), fcfg.data.splits.val_start, meta["normalizer_state"]))
-        policy = make_policy(fcfg, make_obs_builder(fcfg.obs, market), "discrete",
-                             market.n_assets)
+        space = make_action_space("discrete", market.n_assets)
+        policy = make_policy(fcfg, make_obs_builder(fcfg.obs, market), space)
         out = Path(fcfg.trainer.output_dir) / "checkpoints"
         out.mkdir(parents=True)
         state = {f"policy.{k}": v for k, v in policy.state_dict().items()}

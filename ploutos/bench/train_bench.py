@@ -23,7 +23,8 @@ import time
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ploutos.algos.ppo import PPO
+from ploutos.algos.base import Algorithm
+from ploutos.algos.registry import make_algorithm
 from ploutos.bench.env_bench import random_market
 from ploutos.market import Market
 from ploutos.models import parameter_counts
@@ -75,14 +76,14 @@ def ppo_rate(
 ):
     """(env steps/s, seconds in rollouts, seconds in updates, CPU seconds, module) after
     `warmup` iterations. CPU seconds (all threads) make a shared machine's figure readable."""
-    module = PPO(cfg, market).to(market.device)
+    module = make_algorithm(cfg, market).to(market.device)
     module.policy.unique_days = unique_days
     optimizer = module.configure_optimizers()
     for _ in range(warmup):
-        module.train_iteration(optimizer)
+        module.run_iteration(optimizer)
     _sync(market.device)
     start, cpu_start = time.perf_counter(), time.process_time()
-    stats = [module.train_iteration(optimizer) for _ in range(iterations)]
+    stats = [module.run_iteration(optimizer) for _ in range(iterations)]
     _sync(market.device)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rollout = sum(s["rollout_seconds"] for s in stats)
@@ -120,14 +121,14 @@ def sb3_rate(cfg: DictConfig, market: Market, hidden: list[int], n_envs: int, st
     return steps / (time.perf_counter() - start)
 
 
-def _windows_encoded(module: PPO) -> tuple[int, int]:
+def _windows_encoded(module: Algorithm) -> tuple[int, int]:
     """Windows a v7 iteration encodes, shared (rollout table + one pass per distinct day per
     epoch, minibatches by day) and per env (every sample in the rollout and every epoch)."""
     a = module.cfg.algo
     epochs = int(a.update_epochs)
-    distinct = int(module._buffer.day.unique().numel())
+    distinct = int(module.buffer.day.unique().numel())
     per_epoch = distinct if a.minibatch_by_day else distinct * int(a.num_minibatches)
-    table = len(module._rollout_days) if module._use_table else module.batch_size
+    table = len(module.rollout_days) if module.use_table else module.batch_size
     return table + epochs * per_epoch, module.batch_size * (1 + epochs)
 
 
@@ -136,7 +137,7 @@ def _hours(rate: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def _report(name: str, rate: float, rollout: float, update: float, cpu: float, module: PPO):
+def _report(name: str, rate: float, rollout: float, update: float, cpu: float, module: Algorithm):
     params = parameter_counts(module.policy)["total"]
     print(
         f"{name:<16} {rate:>10,.0f} env steps/s   rollout {rollout:6.2f} s  update {update:6.2f} s"

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import torch
 
-from ploutos.env.accounting import discrete_orders, execute, weight_orders
+from ploutos.env.accounting import execute
+from ploutos.env.actions import ActionSpace, make_action_space
 from ploutos.env.params import EnvParams
 from ploutos.env.rng import hash_uniform_int
 from ploutos.env.types import CompactObs
@@ -70,6 +71,7 @@ def frac_left(start: torch.Tensor, end: torch.Tensor, day: torch.Tensor) -> torc
 
 def _trade_tensors(
     params: EnvParams,
+    space: ActionSpace,
     actions: torch.Tensor,
     cash: torch.Tensor,
     shares: torch.Tensor,
@@ -90,13 +92,7 @@ def _trade_tensors(
     so that torch.compile fuses it (the price gathers included) into a few loops."""
     price = fill_prices.index_select(0, fill_day)
     close = closes.index_select(0, fill_day)
-    if params.action_mode == "discrete":
-        eq_fill = cash + (shares * price).sum(dim=1)
-        sells, outlays = discrete_orders(actions, shares, price, eq_fill, params)
-        last_actions = actions
-    else:
-        sells, outlays, weights = weight_orders(actions, cash, shares, price, params)
-        last_actions = weights.to(torch.float32)
+    sells, outlays, last_actions = space.orders(actions, cash, shares, price, params)
     fills = execute(cash, shares, entry, price, sells, outlays, params)
     equity = fills.cash + (fills.shares * close).sum(dim=1)
     peak = torch.maximum(prev_peak, equity)
@@ -152,8 +148,7 @@ class TradingEnv:
         self.split = split
         self.evaluation = evaluation
         self.device = market.device
-        self.action_mode = params.action_mode
-        self.action_dim = self.n_assets + (1 if self.action_mode == "weights" else 0)
+        self.action_space = make_action_space(params.action_mode, self.n_assets)
         self.reward_looks_ahead = reward.looks_ahead
         # First decision day: features (and the v7 window) defined; last fill: split's last day.
         self.first_day = max(split.start, obs_builder.min_day)
@@ -183,12 +178,16 @@ class TradingEnv:
         self.steps = torch.zeros(n, dtype=_I64, device=dev)
         self.trades = torch.zeros(n, dtype=_I64, device=dev)
         self.wins = torch.zeros(n, dtype=_I64, device=dev)
-        last_dtype = torch.float32 if self.action_mode == "weights" else _I64
-        self.last_actions = torch.zeros((n, self.action_dim), dtype=last_dtype, device=dev)
+        space = self.action_space
+        self.last_actions = torch.zeros((n, *space.shape), dtype=space.dtype, device=dev)
         self.episode_reward = torch.zeros(n, dtype=_F64, device=dev)
         self._fresh = fresh_portfolio(a, dev)
         self._compiled = (
-            torch.compile(partial(_trade_tensors, params), dynamic=False, options=_COMPILE_OPTIONS)
+            torch.compile(
+                partial(_trade_tensors, params, self.action_space),
+                dynamic=False,
+                options=_COMPILE_OPTIONS,
+            )
             if params.compile
             else None
         )
@@ -210,7 +209,7 @@ class TradingEnv:
                     f"env.compile: torch.compile failed, stepping eagerly ({err})", stacklevel=2
                 )
                 self._compiled = None
-        return _trade_tensors(self.params, *args)
+        return _trade_tensors(self.params, self.action_space, *args)
 
     # ---- episodes -------------------------------------------------------------------------
 

@@ -17,11 +17,8 @@ from omegaconf import DictConfig
 
 from ploutos.env.engine import TradingEnv
 from ploutos.env.factory import make_env
-from ploutos.env.types import N_DISCRETE_ACTIONS, CompactObs
+from ploutos.env.types import CompactObs
 from ploutos.market import Market
-
-# Logits beyond +-10 saturate the softmax; the bound keeps the Box finite for tools that sample.
-LOGIT_BOUND = 10.0
 
 
 def default_config(overrides: list[str] | None = None) -> DictConfig:
@@ -46,14 +43,11 @@ def _resolve(cfg: DictConfig | None, market: Market | None) -> tuple[DictConfig,
 
 def _spaces(env: TradingEnv) -> tuple[spaces.Box, spaces.Space]:
     obs_space = spaces.Box(-np.inf, np.inf, (env.obs_builder.flat_dim,), np.float32)
-    if env.action_mode == "discrete":
-        return obs_space, spaces.MultiDiscrete([N_DISCRETE_ACTIONS] * env.n_assets)
-    return obs_space, spaces.Box(-LOGIT_BOUND, LOGIT_BOUND, (env.action_dim,), np.float32)
+    return obs_space, env.action_space.gym_space()
 
 
 def _to_tensor(actions: Any, env: TradingEnv) -> torch.Tensor:
-    dtype = torch.int64 if env.action_mode == "discrete" else torch.float32
-    return torch.as_tensor(np.asarray(actions), dtype=dtype, device=env.device)
+    return env.action_space.from_numpy(actions, env.device)
 
 
 class PloutosEnv(gym.Env):

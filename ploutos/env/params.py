@@ -8,8 +8,6 @@ from omegaconf import DictConfig
 
 from ploutos.errors import ConfigError
 
-ACTION_MODES = ("discrete", "weights")
-
 
 def _num(cfg: DictConfig, key: str, default: float) -> float:
     value = cfg.get(key, default)
@@ -48,7 +46,10 @@ class EnvParams:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> EnvParams:
         mode = cfg.get("action_mode", cls.action_mode)
-        _check(mode in ACTION_MODES, "action_mode", f"one of {ACTION_MODES}", mode)
+        # Imported here: the action spaces import the accounting, which imports this module.
+        from ploutos.env.actions import ACTION_SPACES
+
+        _check(mode in ACTION_SPACES, "action_mode", f"one of {tuple(ACTION_SPACES)}", mode)
         days = cfg.get("episode_days", cls.episode_days)
         _check(
             days is None or (isinstance(days, int) and not isinstance(days, bool) and days >= 1),

@@ -36,7 +36,8 @@ from ploutos.evaluation.runner import (
     run_policy,
 )
 from ploutos.market import Market, SplitRange
-from ploutos.obs.builders import make_obs_builder
+from ploutos.models.policy import Policy
+from ploutos.obs.builders import ObsBuilder, make_obs_builder, market_first_day
 
 AGENT = "agent"
 _TIMING_COUNTS = ("buy_good", "buy_bad", "sell_good", "sell_bad")
@@ -200,7 +201,7 @@ def resolve_windows(
         where = f"split '{name}'"
     if (episodes is None) != (days is None):
         raise ConfigError("episodes/days", "give both episodes and days, or neither")
-    first_day = make_obs_builder(model.cfg.obs, market).min_day
+    first_day = market_first_day(model.cfg.obs, market)
     if episodes is None:
         first = max(span.start, first_day)
         dates = market.dates
@@ -215,12 +216,13 @@ def resolve_windows(
     return windows, f"{episodes} random windows of {days} days in {where} (seed {seed})"
 
 
-def agent_policy_fn(policy: torch.nn.Module) -> Callable:
-    """The deterministic action function of an actor-critic (its distribution's mode)."""
+def agent_policy_fn(policy: Policy, obs_builder: ObsBuilder) -> Callable:
+    """The deterministic action function of a policy reading the market through
+    `obs_builder`."""
 
     def act(obs):
         with torch.no_grad():
-            return policy.act(obs, deterministic=True)
+            return policy.act(obs, obs_builder, deterministic=True)
 
     return act
 
@@ -262,13 +264,15 @@ def run_backtest(
     mkt = _with_windows(base, windows)
     eval_cfg, _ = evaluation_config(model.cfg, mkt)
     policy = model.policy
+    # The features a window reads are the base market's (mkt only narrows the splits).
+    builder = model.obs_builder if base is model.market else make_obs_builder(model.cfg.obs, base)
     was_training = policy.training
     policy.eval()
     runs: dict[str, list[WindowRun]] = {AGENT: []}
     runs.update({b: [] for b in baselines})
     try:
         for i, w in enumerate(windows):
-            log = run_policy(agent_policy_fn(policy), mkt, eval_cfg, split=w.name)
+            log = run_policy(agent_policy_fn(policy, builder), mkt, eval_cfg, split=w.name)
             runs[AGENT].append(
                 WindowRun(
                     log.equity[:, 0],

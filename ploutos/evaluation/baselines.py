@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ploutos.env import make_env
+from ploutos.env import EnvParams, make_env
+from ploutos.env.actions import ActionSpace, make_action_space
 from ploutos.env.types import BUY, HOLD, SELL, CompactObs
 from ploutos.evaluation.metrics import TRADING_DAYS, compute_metrics
 from ploutos.evaluation.runner import (
@@ -71,17 +72,13 @@ def buy_and_hold_policy(n_assets: int) -> PolicyFn:
     return act
 
 
-def random_policy(action_mode: str, n_assets: int, seed: int = 0) -> PolicyFn:
-    """Uniform discrete actions, or standard-normal weight logits (A assets + cash)."""
+def random_policy(space: ActionSpace, seed: int = 0) -> PolicyFn:
+    """Uniform random actions of the agent's action space (discrete codes, or standard-normal
+    weight logits for A assets + cash)."""
     generator = torch.Generator().manual_seed(seed)
 
     def act(obs: CompactObs) -> torch.Tensor:
-        n = obs.day.shape[0]
-        if action_mode == "discrete":
-            actions = torch.randint(0, 3, (n, n_assets), generator=generator)
-        else:
-            actions = torch.randn((n, n_assets + 1), generator=generator)
-        return actions.to(obs.day.device)
+        return space.random(obs.day.shape[0], generator).to(obs.day.device)
 
     return act
 
@@ -162,7 +159,7 @@ def run_baselines(
         raise ValueError(f"unknown baselines {unknown}; choose from {BASELINES}")
     cfg, _ = evaluation_config(cfg, market)
     a = market.n_assets
-    mode = str(cfg.env.action_mode)
+    space = make_action_space(EnvParams.from_config(cfg.env).action_mode, a)
     discrete = {"action_mode": "discrete"}
     # name -> (policy factory, the cfg it runs under)
     plans = {
@@ -171,7 +168,7 @@ def run_baselines(
             lambda: buy_and_hold_policy(a),
             _with_env(cfg, **discrete, buy_fraction=1.0, max_position_weight=1.0),
         ),
-        "random": (lambda: random_policy(mode, a, seed), cfg),
+        "random": (lambda: random_policy(space, seed), cfg),
         "momentum": (
             lambda: momentum_policy(market, top_k, lookback),
             _with_env(cfg, **discrete, buy_fraction=1.0 / top_k, max_position_weight=1.0 / top_k),

@@ -42,7 +42,7 @@ from ploutos.evaluation.metrics import (
     stationary_bootstrap_indices,
 )
 from ploutos.market import SplitRange
-from ploutos.obs.builders import make_obs_builder
+from ploutos.obs.builders import market_first_day
 
 
 @dataclass
@@ -130,7 +130,7 @@ def common_windows(
             )
     spans = [resolve_windows(m, split, start, end)[0][0] for m in models]
     span = SplitRange(spans[0].name, max(s.start for s in spans), min(s.stop for s in spans))
-    first_day = max(make_obs_builder(m.cfg.obs, m.market).min_day for m in models)
+    first_day = max(market_first_day(m.cfg.obs, m.market) for m in models)
     dates = first.market.dates
     if episodes is None and days is None:
         lo = max(span.start, first_day)

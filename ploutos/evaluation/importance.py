@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,17 +45,10 @@ from ploutos.evaluation.metrics import TRADING_DAYS, sharpe_ratio, simple_return
 from ploutos.evaluation.report import atomic_write_text, save_figure, write_json
 from ploutos.evaluation.runner import EpisodeLog, evaluation_config, run_policy
 from ploutos.market import Market
-from ploutos.obs.builders import make_obs_builder
+from ploutos.models.policy import Policy
+from ploutos.obs.builders import make_obs_builder, obs_lookback
 
 UNIT_KINDS = ("feature", "group", "cluster")
-
-
-class MarketPolicy(Protocol):
-    """A policy that renders its market input through `obs_builder` (as ActorCritic does)."""
-
-    obs_builder: Any
-
-    def act(self, obs: CompactObs, deterministic: bool = False) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -158,29 +150,21 @@ def permute_features(
     return out
 
 
-@contextmanager
-def bound_to(policy: MarketPolicy, market: Market, obs_cfg: DictConfig) -> Iterator[None]:
-    """Within the block the policy renders its observations from `market`'s features."""
-    original = policy.obs_builder
-    policy.obs_builder = make_obs_builder(obs_cfg, market)
-    try:
-        yield
-    finally:
-        policy.obs_builder = original
+def _run(policy: Policy, market: Market, cfg: DictConfig, split: str) -> EpisodeLog:
+    """The deterministic policy over `split`, reading `market`'s (possibly permuted) features."""
+    builder = make_obs_builder(cfg.obs, market)
 
-
-def _run(policy: MarketPolicy, market: Market, cfg: DictConfig, split: str) -> EpisodeLog:
     def act(obs: CompactObs) -> torch.Tensor:
-        return policy.act(obs, deterministic=True)
+        return policy.act(obs, builder, deterministic=True)
 
-    with bound_to(policy, market, cfg.obs), torch.no_grad():
+    with torch.no_grad():
         table = getattr(policy, "market_table", None)
         if table is None:
-            return run_policy(act, market, cfg, split)
+            return run_policy(act, market, cfg, split, obs_builder=builder)
         # An ActorCritic encodes each day of the split once up front instead of once a step.
         rng = market.split(split)
-        with table(torch.arange(rng.start, rng.stop, device=market.device)):
-            return run_policy(act, market, cfg, split)
+        with table(builder, torch.arange(rng.start, rng.stop, device=market.device)):
+            return run_policy(act, market, cfg, split, obs_builder=builder)
 
 
 def action_change(base: EpisodeLog, other: EpisodeLog) -> float:
@@ -211,7 +195,7 @@ class ImportanceResult:
 
 
 def permutation_importance(
-    policy: MarketPolicy,
+    policy: Policy,
     market: Market,
     cfg: DictConfig,
     units: Sequence[Unit],
@@ -228,7 +212,7 @@ def permutation_importance(
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be >= 1, got {n_repeats}")
     eval_cfg, _ = evaluation_config(cfg, market)
-    lookback = int(eval_cfg.obs.get("lookback", 1) or 1) if eval_cfg.obs.name == "v7" else 1
+    lookback = obs_lookback(eval_cfg.obs)
     rows_range = permuted_rows(market, split, lookback)
     base = _run(policy, market, eval_cfg, split)
     base_sharpe = _sharpe(base, risk_free, periods_per_year)

@@ -21,7 +21,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ploutos.env.types import BUY, HOLD, SELL  # noqa: E402
 from ploutos.evaluation.backtest import AGENT, BacktestResult  # noqa: E402
 from ploutos.evaluation.metrics import drawdown_curve  # noqa: E402
 from ploutos.evaluation.timing import timing_report  # noqa: E402
@@ -60,7 +59,6 @@ TABLE_COLUMNS = (
     ("buy_quality", "buy q", "{:.1%}"),
     ("sell_quality", "sell q", "{:.1%}"),
 )
-_ACTION_NAMES = {HOLD: "HOLD", BUY: "BUY", SELL: "SELL"}
 
 
 
@@ -184,12 +182,8 @@ def actions_frame(result: BacktestResult, strategy: str = AGENT) -> pd.DataFrame
         block = pd.DataFrame(
             {"window": w, "date": pd.to_datetime(log.dates[:-1]).strftime("%Y-%m-%d")}
         )
-        if actions.shape[1] == len(tickers) and np.issubdtype(actions.dtype, np.integer):
-            for a, name in enumerate(tickers):
-                block[name] = [_ACTION_NAMES[int(v)] for v in actions[:, a]]
-        else:
-            for a, name in enumerate([*tickers, "cash"]):
-                block[name] = actions[:, a].astype(np.float64)
+        for name, column in log.action_space.label_columns(tickers, actions).items():
+            block[name] = column
         blocks.append(block)
     return pd.concat(blocks, ignore_index=True)
 

@@ -15,10 +15,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.env import make_env
+from ploutos.env.actions import ActionSpace
 from ploutos.env.types import CompactObs
 from ploutos.evaluation.metrics import TRADING_DAYS, compute_metrics
 from ploutos.evaluation.timing import timing_quality
 from ploutos.market import Market
+from ploutos.models.policy import Policy
+from ploutos.obs.builders import ObsBuilder
 from ploutos.rewards.factory import make_reward
 
 PolicyFn = Callable[[CompactObs], torch.Tensor]
@@ -47,6 +50,7 @@ class EpisodeLog:
 
     split: str
     tickers: tuple[str, ...]
+    action_space: ActionSpace  # the env's: its shape, dtype and report labels
     days: np.ndarray  # int64 [D + 1]: market day indices
     dates: np.ndarray  # datetime64[D] [D + 1]
     equity: np.ndarray  # float64 [D + 1, N]
@@ -90,6 +94,7 @@ def run_policy(
     split: str = "val",
     n_envs: int = 1,
     seed: int = 0,
+    obs_builder: ObsBuilder | None = None,
 ) -> EpisodeLog:
     """Step make_env(cfg, market, n_envs, split, evaluation=True) once through the split.
 
@@ -97,7 +102,10 @@ def run_policy(
     step: the number of steps is known from the split, and the env's termination flag is
     checked once at the end.
     """
-    env = make_env(cfg, market, n_envs=n_envs, split=split, seed=seed, evaluation=True)
+    env = make_env(
+        cfg, market, n_envs=n_envs, split=split, seed=seed, evaluation=True,
+        obs_builder=obs_builder,
+    )  # fmt: skip
     # The first decision day can be after the split's start when the observation needs a
     # longer history (a v7 window); the last fill is on the split's last day.
     first, last = env.first_day, env.last_day
@@ -131,6 +139,7 @@ def run_policy(
     return EpisodeLog(
         split=split,
         tickers=tuple(market.tickers),
+        action_space=env.action_space,
         days=days,
         dates=market.dates[days],
         equity=np.concatenate([start_cash, steps["equity"]], axis=0),
@@ -208,26 +217,31 @@ def evaluation_config(cfg: DictConfig, market: Market) -> tuple[DictConfig, str]
 
 
 def evaluate_policy(
-    policy: torch.nn.Module,
-    market: Market,
+    policy: Policy,
+    obs_builder: ObsBuilder,
     cfg: DictConfig,
     split: str = "val",
     horizon: int = 5,
     risk_free: float = 0.0,
 ) -> dict[str, float | str]:
-    """Backtest metrics of the deterministic policy (policy.act(obs, deterministic=True)).
+    """Backtest metrics of the deterministic policy over obs_builder.market's `split`.
 
     Returns every metric of `episode_metrics` plus reward_used (the reward name the
     mean_reward was computed with) and reward_replaced (1.0 when the training reward looked
     ahead and pnl was used instead, else 0.0; numeric so loggers can record it).
     """
+    market = obs_builder.market
     eval_cfg, reward_used = evaluation_config(cfg, market)
     was_training = policy.training
     policy.eval()
     try:
         with torch.no_grad():
             log = run_policy(
-                lambda obs: policy.act(obs, deterministic=True), market, eval_cfg, split
+                lambda obs: policy.act(obs, obs_builder, deterministic=True),
+                market,
+                eval_cfg,
+                split,
+                obs_builder=obs_builder,
             )
     finally:
         policy.train(was_training)

@@ -33,17 +33,19 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.config import TrainSchema
 from ploutos.data.splits import walk_forward_folds
-from ploutos.env.params import EnvParams
 from ploutos.errors import ConfigError, DataError
 from ploutos.evaluation.backtest import AGENT, run_backtest
-from ploutos.evaluation.checkpoint import LoadedModel, policy_state_dict
+from ploutos.evaluation.checkpoint import (
+    LoadedModel,
+    policy_from_checkpoint,
+    read_checkpoint,
+)
 from ploutos.evaluation.metrics import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -53,8 +55,7 @@ from ploutos.evaluation.metrics import (
 )
 from ploutos.evaluation.report import atomic_write_text, metrics_table, save_figure, write_json
 from ploutos.market import Market, SplitRange
-from ploutos.models import make_policy
-from ploutos.obs.builders import make_obs_builder
+from ploutos.models.policy import Policy
 
 SCHEMA_NAME = "walkforward_schema"
 FOLD_FILE = "fold.json"
@@ -184,17 +185,9 @@ def _best_checkpoint(summary: dict[str, Any]) -> str:
     return str(path)
 
 
-def load_policy(path: str | Path, cfg: DictConfig, market: Market) -> torch.nn.Module:
-    """The policy of a training checkpoint, bound to an in-memory market (no rebuild)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    builder = make_obs_builder(cfg.obs, market)
-    policy = make_policy(cfg, builder, EnvParams.from_config(cfg.env).action_mode,
-                         market.n_assets)
-    policy.load_state_dict(policy_state_dict(ckpt, path))
-    return policy.eval()
+def load_policy(path: str | Path, cfg: DictConfig, market: Market) -> Policy:
+    """The policy of a training checkpoint over an in-memory market (no rebuild)."""
+    return policy_from_checkpoint(read_checkpoint(Path(path)), cfg, market, path)
 
 
 def _windows_doc(plan: FoldPlan, fold: dict[str, SplitRange]) -> dict[str, dict]:
@@ -218,7 +211,7 @@ def run_fold(
     train_fn: TrainFn | None = None,
 ) -> dict[str, Any]:
     """Train, select and test fold `fold`; write fold.json and equity.csv into out_dir."""
-    from ploutos.training.app import train
+    from ploutos.apps.train import train
 
     out = Path(out_dir)
     plan = plan or plan_folds(cfg)

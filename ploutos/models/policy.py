@@ -1,9 +1,15 @@
-"""ActorCritic: shared per-day market encoding joined with each env's portfolio state.
+"""The Policy contract, and ActorCritic: a shared per-day market encoding joined with each
+env's portfolio state.
 
-An observation is compact (day index + portfolio state). The network renders the market part
+Every evaluator (backtest, compare, walk-forward, importance, ensembles, paper trading) sees
+the `Policy` protocol below. A policy holds weights only: the market it reads comes in with
+each call as an observation builder (`ploutos.obs`), passed by whoever runs the policy, so
+several policies share one Market and a permuted copy of the market is just another builder.
+
+An observation is compact (day index + portfolio state). ActorCritic renders the market part
 only for the distinct days of a batch (torch.unique with return_inverse), encodes each once,
-gathers the encodings back per env and joins them with the portfolio state (DESIGN
-invariant 5). A body with `encode_days` (the transformer) reads the distinct days straight
+gathers the encodings back per env and joins them with the portfolio state (invariant 5 in
+docs/design.md). A body with `encode_days` (the transformer) reads the distinct days straight
 from the feature tensor, sharing work between overlapping windows. With `unique_days=False`
 it renders and encodes per env instead: the same numbers, kept for tests and for the
 benchmark's comparison.
@@ -13,20 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from ploutos.env.types import N_DISCRETE_ACTIONS, CompactObs
+from ploutos.env.actions import ActionSpace
+from ploutos.env.distributions import ActionDist
+from ploutos.env.types import CompactObs
 from ploutos.errors import ConfigError
 from ploutos.market import Market
-from ploutos.models.distributions import ActionDist, DiagGaussian, PerAssetCategorical
 from ploutos.models.mlp import MLPBody
 from ploutos.models.transformer import TransformerBody
-
-ACTION_MODES = ("discrete", "weights")
 
 
 class ObsBuilderLike(Protocol):
@@ -38,76 +43,102 @@ class ObsBuilderLike(Protocol):
     def market_view(self, days: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class Policy(Protocol):
+    """What every evaluator calls. `obs_builder` renders the market part of `obs`.
+
+    act: actions in the env's format (action_space.shape, action_space.dtype);
+    action_probs: per-asset probabilities [N, A, 3] (discrete) or target weights [N, A + 1]
+      summing to one (weights) of the deterministic policy;
+    value: the state value [N], or None for an algorithm without one.
+    """
+
+    action_space: ActionSpace
+
+    def act(
+        self, obs: CompactObs, obs_builder: ObsBuilderLike, deterministic: bool = False
+    ) -> torch.Tensor: ...
+
+    def action_probs(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor: ...
+
+    def value(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor | None: ...
+
+
 class ActorCritic(nn.Module):
     def __init__(
         self,
         body: MLPBody | TransformerBody,
-        obs_builder: ObsBuilderLike,
-        action_mode: str,
-        n_assets: int,
+        action_space: ActionSpace,
         unique_days: bool = True,
         init_log_std: float = -0.5,
     ) -> None:
         super().__init__()
         self.body = body
-        self.obs_builder = obs_builder
-        self.action_mode = action_mode
-        self.n_assets = n_assets
+        self.action_space = action_space
+        self.n_assets = action_space.n_assets
         self.unique_days = unique_days
         self._table: tuple[int, torch.Tensor] | None = None
         self.log_std = (
-            nn.Parameter(torch.full((n_assets + 1,), float(init_log_std)))
-            if action_mode == "weights"
+            nn.Parameter(torch.full(action_space.shape, float(init_log_std)))
+            if action_space.learned_log_std
             else None
         )
 
     @contextmanager
-    def market_table(self, days: torch.Tensor, chunk: int = 512) -> Iterator[None]:
+    def market_table(
+        self, obs_builder: ObsBuilderLike, days: torch.Tensor, chunk: int = 512
+    ) -> Iterator[None]:
         """Inside the block, encodings come from a table of the consecutive `days`, each
         encoded once up front (no grad). A rollout visits far more (env, step) pairs than its
         split has days, and the parameters do not move during it, so one table serves it all.
         """
         with torch.no_grad():
-            table = torch.cat([self.encode_distinct_days(c) for c in days.split(chunk)])
+            table = torch.cat(
+                [self.encode_distinct_days(obs_builder, c) for c in days.split(chunk)]
+            )
         self._table = (int(days[0]), table)
         try:
             yield
         finally:
             self._table = None
 
-    def encode_distinct_days(self, days: torch.Tensor) -> torch.Tensor:
+    def encode_distinct_days(self, obs_builder: ObsBuilderLike, days: torch.Tensor) -> torch.Tensor:
         """Market encodings of distinct days [U] -> [U, ...] (the one encoder entry point)."""
         if isinstance(self.body, TransformerBody):
-            return self.body.encode_days(self.obs_builder.features_by_asset, days)
-        return self.body.encode_market(self.obs_builder.market_view(days))
+            return self.body.encode_days(obs_builder.features_by_asset, days)
+        return self.body.encode_market(obs_builder.market_view(days))
 
-    def encode_market(self, day: torch.Tensor) -> torch.Tensor:
+    def encode_market(self, obs_builder: ObsBuilderLike, day: torch.Tensor) -> torch.Tensor:
         """Market encoding per env [N, ...], computed once per distinct day when sharing."""
         if self._table is not None:
             first, table = self._table
             return table[day - first]
         if not self.unique_days:
-            return self.body.encode_market(self.obs_builder.market_view(day))
+            return self.body.encode_market(obs_builder.market_view(day))
         days, inverse = torch.unique(day, return_inverse=True)
-        return self.encode_distinct_days(days)[inverse]
+        return self.encode_distinct_days(obs_builder, days)[inverse]
 
-    def forward(self, obs: CompactObs) -> tuple[ActionDist, torch.Tensor]:
-        params, value = self.body.decide(self.encode_market(obs.day), obs.portfolio)
-        return self._distribution(params), value
-
-    def _distribution(self, params: torch.Tensor) -> ActionDist:
-        if self.log_std is None:
-            return PerAssetCategorical(params.reshape(-1, self.n_assets, N_DISCRETE_ACTIONS))
-        return DiagGaussian(params, self.log_std)
+    def forward(
+        self, obs: CompactObs, obs_builder: ObsBuilderLike
+    ) -> tuple[ActionDist, torch.Tensor]:
+        params, value = self.body.decide(self.encode_market(obs_builder, obs.day), obs.portfolio)
+        return self.action_space.distribution(params, self.log_std), value
 
     @torch.no_grad()
-    def act(self, obs: CompactObs, deterministic: bool = False) -> torch.Tensor:
+    def act(
+        self, obs: CompactObs, obs_builder: ObsBuilderLike, deterministic: bool = False
+    ) -> torch.Tensor:
         """Actions in the env's format: int64 [N, A] (discrete) or float32 [N, A + 1]."""
-        dist, _ = self(obs)
+        dist, _ = self(obs, obs_builder)
         return dist.mode() if deterministic else dist.sample()
 
-    def value(self, obs: CompactObs) -> torch.Tensor:
-        return self.body.decide(self.encode_market(obs.day), obs.portfolio)[1]
+    @torch.no_grad()
+    def action_probs(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor:
+        dist, _ = self(obs, obs_builder)
+        return self.action_space.probabilities(dist)
+
+    def value(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor:
+        return self.body.decide(self.encode_market(obs_builder, obs.day), obs.portfolio)[1]
 
 
 def _positive_int(model_cfg: DictConfig, key: str) -> int:
@@ -139,7 +170,7 @@ def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, action
     return MLPBody(n_assets, n_features, obs_builder.portfolio_dim, hidden, asset_dim, action_dim)
 
 
-def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, discrete: bool):
+def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, space: ActionSpace):
     _require_market_rank(obs_builder, 3, "transformer", "v7")
     lookback, _, n_features = obs_builder.market_shape
     sizes = {
@@ -165,30 +196,36 @@ def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int
             f"must divide model.d_model ({sizes['d_model']}), got {sizes['n_heads']}",
         )
     return TransformerBody(
-        n_assets, n_features, obs_builder.portfolio_dim, lookback, discrete=discrete, **sizes
+        space.n_assets,
+        n_features,
+        obs_builder.portfolio_dim,
+        lookback,
+        per_asset_outputs=space.per_asset_outputs,
+        cash_output=space.cash_output,
+        **sizes,
     )
 
 
+MODELS = {"mlp": 2, "transformer": 3}  # model name -> rank of the market part it reads
+
+
 def make_policy(
-    cfg: DictConfig, obs_builder: ObsBuilderLike, action_mode: str, n_assets: int
+    cfg: DictConfig, obs_builder: ObsBuilderLike, action_space: ActionSpace
 ) -> ActorCritic:
-    """Build the actor-critic named by cfg.model (cfg is the root config)."""
+    """Build the actor-critic named by cfg.model (cfg is the root config). The builder gives
+    the shapes only; the policy does not keep it."""
     m = cfg.model
-    if action_mode not in ACTION_MODES:
-        raise ConfigError("env.action_mode", f"must be one of {ACTION_MODES}, got {action_mode!r}")
-    discrete = action_mode == "discrete"
-    action_dim = n_assets * N_DISCRETE_ACTIONS if discrete else n_assets + 1
     if m.name == "mlp":
-        body: MLPBody | TransformerBody = _build_mlp(m, obs_builder, n_assets, action_dim)
+        body: MLPBody | TransformerBody = _build_mlp(
+            m, obs_builder, action_space.n_assets, action_space.head_dim
+        )
     elif m.name == "transformer":
-        body = _build_transformer(m, obs_builder, n_assets, discrete)
+        body = _build_transformer(m, obs_builder, action_space)
     else:
-        raise ConfigError("model.name", f"must be 'mlp' or 'transformer', got {m.name!r}")
+        raise ConfigError("model.name", f"must be one of {tuple(MODELS)}, got {m.name!r}")
     return ActorCritic(
         body,
-        obs_builder,
-        action_mode,
-        n_assets,
+        action_space,
         unique_days=bool(m.get("unique_days", True)),
         init_log_std=float(m.get("init_log_std", -0.5)),
     )
@@ -212,6 +249,8 @@ def parameter_summary(policy: ActorCritic) -> str:
     counts = parameter_counts(policy)
     total = counts.pop("total")
     kind = type(policy.body).__name__.removesuffix("Body").lower()
-    lines = [f"policy: {kind}, {policy.action_mode} actions, {total:,} trainable parameters"]
+    lines = [
+        f"policy: {kind}, {policy.action_space.name} actions, {total:,} trainable parameters"
+    ]
     lines += [f"  {name:<16} {n:>10,}" for name, n in counts.items()]
     return "\n".join(lines)

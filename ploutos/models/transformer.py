@@ -85,14 +85,14 @@ class TransformerBody(nn.Module):
         cross_layers: int,
         ff_mult: int,
         head_hidden: int,
-        discrete: bool,
+        per_asset_outputs: int,
+        cash_output: bool,
     ) -> None:
         super().__init__()
         self.n_assets = n_assets
         self.lookback = lookback
         self.patch_days = patch_days
         self.d_model = d_model
-        self.discrete = discrete
         n_tokens = lookback // patch_days
         self.patch_embed = nn.Linear(patch_days * n_features, d_model)
         self.time_pos = nn.Parameter(torch.zeros(n_tokens, d_model))
@@ -106,9 +106,12 @@ class TransformerBody(nn.Module):
         self.join = nn.Sequential(
             layer_init(nn.Linear(d_model + 2 + n_global, head_hidden)), nn.Tanh()
         )
-        self.pi_head = layer_init(nn.Linear(head_hidden, 3 if discrete else 1), POLICY_GAIN)
-        # Weights mode: one logit per asset from its token, the cash logit from the pool.
-        self.cash_head = None if discrete else layer_init(nn.Linear(head_hidden, 1), POLICY_GAIN)
+        # Per-asset outputs from each asset's token (3 logits, or one weight logit); the
+        # action space's cash output (weights mode) from the pooled tokens.
+        self.pi_head = layer_init(nn.Linear(head_hidden, per_asset_outputs), POLICY_GAIN)
+        self.cash_head = (
+            layer_init(nn.Linear(head_hidden, 1), POLICY_GAIN) if cash_output else None
+        )
         self.vf = nn.Sequential(
             layer_init(nn.Linear(head_hidden, head_hidden)),
             nn.Tanh(),

@@ -91,7 +91,7 @@ class V7Builder(ObsBuilder):
         super().__init__(market)
         self.lookback = lookback
         self.market_shape = (lookback, market.n_assets, market.n_features)
-        self.min_day = market.warmup + lookback - 1
+        self.min_day = first_observable_day(market.warmup, lookback)
         # unfold over days puts the window last: [T - L + 1, A, F, L] -> [T - L + 1, L, A, F].
         self.windows = market.features.unfold(0, lookback, 1).permute(0, 3, 1, 2)
 
@@ -129,11 +129,23 @@ def obs_lookback(obs_cfg: DictConfig) -> int:
     return lookback
 
 
+def first_observable_day(warmup: int, lookback: int) -> int:
+    """The first day an observation spanning `lookback` days is defined on: the features'
+    warm-up, plus the lookback - 1 earlier days a window reaches back (the one place this sum
+    is made; use `obs_lookback(cfg.obs)` for the lookback)."""
+    return int(warmup) + int(lookback) - 1
+
+
+def market_first_day(obs_cfg: DictConfig, market: Market) -> int:
+    """The first observable day of `market` for the observation config `obs_cfg`."""
+    return first_observable_day(market.warmup, obs_lookback(obs_cfg))
+
+
 def make_obs_builder(obs_cfg: DictConfig, market: Market) -> ObsBuilder:
     lookback = obs_lookback(obs_cfg)
     if obs_cfg.get("name") == "v6":
         return V6Builder(market)
-    if market.warmup + lookback - 1 >= market.n_days:
+    if first_observable_day(market.warmup, lookback) >= market.n_days:
         raise ConfigError(
             "obs.lookback",
             f"{lookback} days of history leave no tradable day in a market of "

@@ -1,4 +1,4 @@
-"""Training callbacks whose clock is the env-step count of the PPO module.
+"""Training callbacks whose clock is the env-step count of the algorithm (ploutos.algos.base).
 
 Per iteration (one Lightning batch) they run in this order: evaluation on the validation
 split when due, then checkpoints (best uses the evaluation just made), then early stopping.
@@ -18,8 +18,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from tqdm.auto import tqdm
 
+from ploutos.algos.base import check_finite_parameters
 from ploutos.errors import ConfigError
-from ploutos.training.errors import TrainingDiverged
 from ploutos.training.schedule import crossed
 
 # evaluate(policy) -> metrics without the "eval/" prefix, as ploutos.evaluation returns them;
@@ -150,16 +150,6 @@ class EnvStepEvaluation(Callback):
             setattr(self, key, value)
 
 
-def assert_finite_parameters(pl_module: pl.LightningModule, iteration: int, keep: str) -> None:
-    """Refuse to write a checkpoint from non-finite weights (the last good one stays)."""
-    for name, param in pl_module.named_parameters():
-        if not torch.isfinite(param).all():
-            raise TrainingDiverged(
-                f"iteration {iteration}: parameter '{name}' is NaN/Inf; "
-                f"last good checkpoint kept: {keep}"
-            )
-
-
 class EnvStepCheckpoint(Callback):
     """periodic/envsteps=N.ckpt every `every` env steps, best.ckpt whenever the evaluation
     improved, last.ckpt with every periodic one and at the end of training.
@@ -191,8 +181,11 @@ class EnvStepCheckpoint(Callback):
         return self.last_path or (self.periodic[-1] if self.periodic else "none written yet")
 
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path) -> str:
-        iteration = int(getattr(pl_module, "iterations", -1))
-        assert_finite_parameters(pl_module, iteration, self.last_good)
+        # Refuse to write a checkpoint from non-finite weights (the last good one stays).
+        check_finite_parameters(
+            pl_module,
+            f"iteration {pl_module.iterations} (last good checkpoint kept: {self.last_good})",
+        )
         trainer.save_checkpoint(path, weights_only=False)
         self.last_saved_steps = int(pl_module.env_steps)
         return str(path)
@@ -214,7 +207,8 @@ class EnvStepCheckpoint(Callback):
         if self.save_best and self.evaluation.improved:
             self.best_path = self.save(trainer, pl_module, self.dirpath / "best.ckpt")
         if crossed(self._before, steps, self.every):
-            path = self.dirpath / "periodic" / f"envsteps={steps:012d}.ckpt"
+            # No '=' in the name: Hydra's command line would reject it in ckpt_path=...
+            path = self.dirpath / "periodic" / f"envsteps_{steps:012d}.ckpt"
             self.periodic.append(self.save(trainer, pl_module, path))
             if self.save_last:
                 self.last_path = self.save(trainer, pl_module, self.dirpath / "last.ckpt")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -77,9 +78,13 @@ def make_loggers(logger_cfg: DictConfig, out_dir: Path, config: dict[str, Any]) 
 
     `config` is the resolved run config, stored as hyperparameters by every logger.
     """
-    unknown = sorted(set(logger_cfg.keys()) - set(KNOWN))
+    custom = [k for k, v in logger_cfg.items() if isinstance(v, DictConfig) and "_target_" in v]
+    unknown = sorted(set(logger_cfg.keys()) - set(KNOWN) - set(custom))
     if unknown:
-        raise ConfigError("logger", f"unknown logger(s) {unknown}; known: {', '.join(KNOWN)}")
+        raise ConfigError(
+            "logger",
+            f"unknown logger(s) {unknown}; known: {', '.join(KNOWN)}, or give a `_target_` node",
+        )
     loggers: list[Logger] = []
     if "csv" in logger_cfg:
         loggers.append(CSVLogger(save_dir=str(out_dir), name="csv", version=""))
@@ -91,6 +96,8 @@ def make_loggers(logger_cfg: DictConfig, out_dir: Path, config: dict[str, Any]) 
         )
     if "wandb" in logger_cfg:
         loggers.append(_wandb(logger_cfg.wandb, out_dir, config))
+    # Any other Lightning logger from a `_target_` node (+logger.NAME._target_=CLASS).
+    loggers.extend(instantiate(logger_cfg[k]) for k in custom)
     for logger in loggers:
         if not isinstance(logger, WandbLogger):  # wandb got the config at init
             logger.log_hyperparams(config)

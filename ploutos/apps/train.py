@@ -1,10 +1,12 @@
-"""The training app behind `python train.py`: config -> market -> PPO -> Lightning Trainer.
+"""The training app behind `python train.py`: config -> market -> algorithm -> Lightning Trainer.
 
-Env steps are the unit throughout: the PPO module turns total_timesteps into iterations (one
-Lightning batch each), and the callbacks fire on env-step counts. A run writes into its
+The algorithm comes from the registry (cfg.algo, see ploutos.algos.registry) and is used only
+through the Algorithm base's interface. Env steps are the unit throughout: the algorithm
+turns total_timesteps into iterations (one Lightning batch each), and the callbacks fire on
+env-step counts. A run writes into its
 output folder (Hydra's run dir unless trainer.output_dir says otherwise):
 
-    checkpoints/{best,last}.ckpt, checkpoints/periodic/envsteps=N.ckpt
+    checkpoints/{best,last}.ckpt, checkpoints/periodic/envsteps_N.ckpt
     csv/metrics.csv, tensorboard/, wandb/ (per the logger group)
     summary.json
 """
@@ -21,9 +23,11 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ploutos.errors import TrainingDiverged
 from ploutos.market import Market
 from ploutos.training.callbacks import (
     EnvStepCheckpoint,
@@ -33,7 +37,6 @@ from ploutos.training.callbacks import (
     Throughput,
 )
 from ploutos.training.checkpoint_io import AtomicCheckpointIO
-from ploutos.training.errors import TrainingDiverged
 from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
 from ploutos.training.summary import write_summary
@@ -92,11 +95,11 @@ def train(
     market_meta: dict[str, Any] | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
-    """Fit PPO on `market` (any device; moved to cfg.device) and return the run summary.
+    """Fit cfg.algo on `market` (any device; moved to cfg.device); return the run summary.
 
     `callbacks` run after the app's own (tests use them to inject faults).
     """
-    from ploutos.algos.ppo import PPO
+    from ploutos.algos.registry import make_algorithm
     from ploutos.evaluation import evaluate_policy
     from ploutos.models import parameter_summary
 
@@ -108,12 +111,12 @@ def train(
         keep_freed_memory()
     market = market.to(cfg.device)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    module = PPO(resolved, market, market_meta)
+    module = make_algorithm(resolved, market, market_meta)
 
     evaluation = EnvStepEvaluation(
-        # The policy's own market: under DDP each process holds a copy on its device.
+        # The training envs' market view: under DDP each process holds a copy on its device.
         evaluate=lambda policy: evaluate_policy(
-            policy, policy.obs_builder.market, resolved, split=tr.eval_split
+            policy, module.env.obs_builder, resolved, split=tr.eval_split
         ),
         every=int(tr.eval_freq),
         total_timesteps=int(resolved.total_timesteps),
@@ -133,6 +136,8 @@ def train(
         min_evals=int(tr.early_stopping.min_evals),
     )
     throughput = Throughput()
+    # The `callbacks` group: any Lightning callback from a `_target_` node, after the app's.
+    configured = [instantiate(node) for node in (resolved.get("callbacks") or {}).values()]
     own: list[Callback] = [throughput, evaluation, checkpoints]
     if tr.early_stopping.enabled:
         own.append(stopping)
@@ -144,10 +149,10 @@ def train(
     loggers = make_loggers(resolved.logger, out_dir, resolved_container(resolved))
     trainer = pl.Trainer(
         **_devices(str(tr.accelerator), tr),
-        # The PPO module's dataloader yields one item per iteration, all in one epoch.
+        # The algorithm's dataloader yields one item per iteration, all in one epoch.
         max_epochs=1,
         logger=loggers or False,
-        callbacks=[*own, *callbacks],
+        callbacks=[*own, *configured, *callbacks],
         enable_checkpointing=False,
         enable_progress_bar=bool(tr.progress_bar),
         enable_model_summary=False,
@@ -175,12 +180,12 @@ def train(
         if stopping.stopped_at is not None:
             status = "early_stopped"
     except FloatingPointError as err:
-        # The PPO module (or the checkpoint guard) found a NaN/Inf: no checkpoint was
+        # The algorithm (or the checkpoint guard) found a NaN/Inf: no checkpoint was
         # written from the bad weights, the last good one stays where it is.
         status = "diverged"
-        error = str(err) if isinstance(err, TrainingDiverged) else (
-            f"{err}; last good checkpoint kept: {checkpoints.last_good}"
-        )
+        error = str(err)
+        if "last good checkpoint" not in error:  # the checkpoint guard names it already
+            error += f"; last good checkpoint kept: {checkpoints.last_good}"
     except BaseException:
         status = "failed"
         raise
