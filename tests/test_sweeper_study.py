@@ -186,7 +186,7 @@ def test_pruned_study_resumes_and_reports(tmp_path: Path, sweep):
     assert len(table) == 10 and set(table["state"]) == {"complete", "pruned"}
     doc = json.loads(report.paths["optuna"].read_text())
     assert doc["best_trial"]["params"] == study.best_trial.params
-    assert set(doc["importances"]["objective"]) == {"x"}
+    assert doc["objectives"] == ["best score"] and set(doc["importances"]["best score"]) == {"x"}
 
 
 def test_pareto_study_reports_its_front(tmp_path: Path, sweep):

@@ -31,7 +31,7 @@ def _png(axes: Any) -> bytes:
 
 
 def _names(record: dict[str, Any]) -> list[str]:
-    return list(record.get("metrics") or ["objective"])
+    return list(record.get("objectives") or record.get("metrics") or ["objective"])
 
 
 def trials_frame(study: Any, names: list[str]) -> pd.DataFrame:

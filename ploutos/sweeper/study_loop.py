@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import prod
@@ -184,6 +185,14 @@ def run_study(
     study.sampler = make_sampler(settings.sampler, space, len(stored), existing)
     make_pruner(settings.pruner)  # a bad pruner spec fails here, not in every trial
     study.set_user_attr(PRUNER_ATTR, dict(settings.pruner))
+    # Single objective: the job's return value, the best score of trainer.monitor.
+    names = settings.metrics or [
+        f"best {OmegaConf.select(config, 'trainer.monitor', default='score')}"
+    ]
+    with warnings.catch_warnings():
+        # set_metric_names is marked experimental; optuna-dashboard shows the names.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
     write_study_record(
         sweep_dir,
         {
@@ -191,6 +200,7 @@ def run_study(
             "storage": location,
             "directions": stored,
             "metrics": settings.metrics,
+            "objectives": names,
         },
     )
     left = _trials_left(settings, space, study)
