@@ -10,10 +10,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="compare")
 def main(cfg: DictConfig) -> None:
-    from ploutos.evaluation.report import compare_from_config
+    from ploutos.apps.compare import run
 
     out = cfg.output_dir or HydraConfig.get().runtime.output_dir
-    compare_from_config(cfg, Path(out))
+    run(cfg, Path(out))
 
 
 if __name__ == "__main__":

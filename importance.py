@@ -12,10 +12,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="importance")
 def main(cfg: DictConfig) -> None:
-    from ploutos.evaluation.importance import importance_from_config
+    from ploutos.apps.importance import run
 
     out = Path(cfg.output_dir) if cfg.output_dir else Path(HydraConfig.get().runtime.output_dir)
-    importance_from_config(cfg, out)
+    run(cfg, out)
 
 
 if __name__ == "__main__":

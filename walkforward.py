@@ -13,8 +13,8 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="walkforward")
 def main(cfg: DictConfig) -> None:
-    from ploutos.evaluation.walkforward import main as run
     from ploutos.apps.train import output_dir
+    from ploutos.apps.walkforward import main as run
 
     run(cfg, output_dir(cfg))
 

@@ -9,13 +9,14 @@ import torch
 from conftest import make_toy_market
 from test_evaluation_runner import make_cfg
 
-from ploutos.env.types import BUY, HOLD, CompactObs
+from ploutos.env.types import BUY, HOLD
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, random_windows, run_backtest
 from ploutos.evaluation.baselines import BASELINES
 from ploutos.evaluation.checkpoint import LoadedModel
 from ploutos.evaluation.report import trades_frame
 from ploutos.market import Market, SplitRange
+from ploutos.obs.compact import CompactObs
 
 COMMISSION, SLIPPAGE = 10e-4, 5e-4  # make_cfg: 10 bps commission, 5 bps slippage
 

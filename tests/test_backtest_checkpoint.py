@@ -13,10 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from ploutos.algos.ppo import PPO
 from ploutos.config import register_configs
-from ploutos.env.types import CompactObs
 from ploutos.errors import DataError
 from ploutos.evaluation.backtest import AGENT, run_backtest
 from ploutos.evaluation.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from ploutos.obs.compact import CompactObs
 from ploutos.pipeline import build_market
 from ploutos.training.checkpoint_io import atomic_torch_save
 from ploutos.training.loggers import resolved_container

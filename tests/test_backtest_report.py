@@ -15,9 +15,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from test_backtest_checkpoint import CONF, tiny_checkpoint
 
+from ploutos.apps.backtest import run as backtest_from_config
 from ploutos.errors import ConfigError
 from ploutos.evaluation.baselines import BASELINES
-from ploutos.evaluation.report import METRIC_KEYS, backtest_from_config
+from ploutos.evaluation.report import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,11 +13,11 @@ from hydra import compose, initialize_config_dir
 from test_backtest_checkpoint import CONF, tiny_checkpoint
 from test_backtest_report import assert_valid_png
 
+from ploutos.apps.compare import run as compare_from_config
 from ploutos.errors import ConfigError, DataError
 from ploutos.evaluation.backtest import AGENT
 from ploutos.evaluation.checkpoint import load_checkpoint
 from ploutos.evaluation.compare import compare_models, paired_sharpe_test
-from ploutos.evaluation.report import compare_from_config
 
 
 @pytest.fixture(scope="module")

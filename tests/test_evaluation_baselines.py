@@ -10,10 +10,11 @@ import torch
 from conftest import make_toy_market
 from test_evaluation_runner import make_cfg
 
-from ploutos.env.types import BUY, HOLD, SELL, CompactObs
+from ploutos.env.types import BUY, HOLD, SELL
 from ploutos.evaluation.baselines import BASELINES, momentum_policy, run_baselines
 from ploutos.evaluation.metrics import compute_metrics
 from ploutos.market import Market
+from ploutos.obs.compact import CompactObs
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import torch
 from conftest import cuda_params, make_toy_market
 from omegaconf import DictConfig, OmegaConf
 
-from ploutos.env.types import BUY, HOLD, SELL, CompactObs
+from ploutos.env.types import BUY, HOLD, SELL
 from ploutos.evaluation.runner import episode_metrics, episode_timing, evaluate_policy, run_policy
 from ploutos.obs import make_obs_builder
+from ploutos.obs.compact import CompactObs
 
 
 def make_cfg(reward: str = "pnl", obs: str = "v6", **env: object) -> DictConfig:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import nn
 
-from ploutos.env.types import BUY, SELL, CompactObs
+from ploutos.env.types import BUY, SELL
 from ploutos.evaluation.importance import (
     correlation_clusters,
     make_units,
@@ -23,6 +23,7 @@ from ploutos.evaluation.importance import (
     spearman_matrix,
     write_importance,
 )
+from ploutos.obs.compact import CompactObs
 
 
 def make_cfg(obs: str = "v6") -> DictConfig:

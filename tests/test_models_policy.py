@@ -8,11 +8,11 @@ from conftest import make_toy_market
 from omegaconf import OmegaConf
 
 from ploutos.env.actions import make_action_space
-from ploutos.env.types import CompactObs
 from ploutos.errors import ConfigError
 from ploutos.models import make_policy, parameter_counts, parameter_summary
 from ploutos.models.layers import split_portfolio
 from ploutos.obs import make_obs_builder
+from ploutos.obs.compact import CompactObs
 
 
 def _setup(model: str, obs: str, action_mode: str = "discrete", **model_overrides):

@@ -8,10 +8,10 @@ from conftest import make_toy_market
 from omegaconf import OmegaConf
 
 from ploutos.env.actions import make_action_space
-from ploutos.env.types import CompactObs
 from ploutos.models import make_policy
 from ploutos.models.layers import split_portfolio
 from ploutos.obs import make_obs_builder
+from ploutos.obs.compact import CompactObs
 
 LOOKBACK, PATCH = 20, 5
 

@@ -7,9 +7,9 @@ import torch
 from conftest import cuda_params, make_toy_market
 from omegaconf import OmegaConf
 
-from ploutos.env.types import CompactObs
 from ploutos.errors import ConfigError
 from ploutos.obs import make_obs_builder
+from ploutos.obs.compact import CompactObs
 
 
 def compact(market, days: list[int], p_dim: int, seed: int = 0) -> CompactObs:

@@ -12,9 +12,10 @@ from conftest import make_toy_market
 from omegaconf import OmegaConf
 
 from ploutos.algos.ppo import PPO
-from ploutos.env.types import BUY, CompactObs
+from ploutos.env.types import BUY
 from ploutos.errors import ConfigError, TrainingDiverged
 from ploutos.obs import fresh_portfolio
+from ploutos.obs.compact import CompactObs
 
 
 def _cfg(model: str = "mlp", obs: str = "v6", **overrides):

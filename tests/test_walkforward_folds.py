@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
+from ploutos.apps.walkforward import run_all
 from ploutos.data.splits import walk_forward_folds
 from ploutos.env.actions import make_action_space
 from ploutos.errors import ConfigError
@@ -23,7 +24,6 @@ from ploutos.evaluation.walkforward import (
     fold_market,
     plan_folds,
     register_configs,
-    run_all,
     stitch,
     stitch_curves,
 )

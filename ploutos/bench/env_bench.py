@@ -20,8 +20,8 @@ from omegaconf import OmegaConf
 
 from ploutos.env.factory import make_env
 from ploutos.env.gym import PloutosEnv
-from ploutos.env.types import CompactObs
 from ploutos.market import Market, SplitRange
+from ploutos.obs.compact import CompactObs
 from ploutos.training.host_memory import keep_freed_memory
 
 N_ENVS = (1, 64, 1024, 4096)

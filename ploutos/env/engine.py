@@ -19,9 +19,9 @@ from ploutos.env.accounting import execute
 from ploutos.env.actions import ActionSpace, make_action_space
 from ploutos.env.params import EnvParams
 from ploutos.env.rng import hash_uniform_int
-from ploutos.env.types import CompactObs
 from ploutos.market import Market, SplitRange
 from ploutos.obs.builders import ObsBuilder
+from ploutos.obs.compact import CompactObs
 from ploutos.obs.portfolio import fresh_portfolio, portfolio_state
 from ploutos.rewards.base import Reward, StepOutcome
 

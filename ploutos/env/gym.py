@@ -17,8 +17,8 @@ from omegaconf import DictConfig
 
 from ploutos.env.engine import TradingEnv
 from ploutos.env.factory import make_env
-from ploutos.env.types import CompactObs
 from ploutos.market import Market
+from ploutos.obs.compact import CompactObs
 
 
 def default_config(overrides: list[str] | None = None) -> DictConfig:

@@ -1,25 +1,4 @@
-"""The contract between the batched env, the observation builders and the learners."""
-
-from __future__ import annotations
-
-from typing import NamedTuple
-
-import torch
+"""The action codes of the discrete action space (see ploutos.env.actions)."""
 
 HOLD, BUY, SELL = 0, 1, 2
 N_DISCRETE_ACTIONS = 3
-
-
-class CompactObs(NamedTuple):
-    """What an env hands out: never the market window itself (DESIGN invariant 5).
-
-    The market part of an observation depends on the decision day alone, so a learner
-    renders it from the shared feature tensor (once per distinct day) and joins it with
-    each env's small portfolio state.
-    """
-
-    day: torch.Tensor  # int64 [N]: decision day index on the market calendar
-    portfolio: torch.Tensor  # float32 [N, P]: the env's own state (see ploutos.obs.portfolio)
-
-    def index(self, idx: torch.Tensor) -> CompactObs:
-        return CompactObs(self.day[idx], self.portfolio[idx])

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ploutos.env import EnvParams, make_env
 from ploutos.env.actions import ActionSpace, make_action_space
-from ploutos.env.types import BUY, HOLD, SELL, CompactObs
+from ploutos.env.types import BUY, HOLD, SELL
 from ploutos.evaluation.metrics import TRADING_DAYS, compute_metrics
 from ploutos.evaluation.runner import (
     EpisodeLog,
@@ -41,6 +41,7 @@ from ploutos.evaluation.runner import (
     run_policy,
 )
 from ploutos.market import Market
+from ploutos.obs.compact import CompactObs
 
 BASELINES = ("buy_and_hold", "index", "cash", "random", "momentum")
 

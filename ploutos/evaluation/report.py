@@ -367,47 +367,6 @@ def write_backtest_report(
     return files
 
 
-# ---- the backtest app ------------------------------------------------------------------------
-
-
-def backtest_from_config(cfg: Any, out_dir: Path) -> dict[str, Path]:
-    """`python backtest.py`: load cfg.ckpt, backtest it as cfg says, write the report into
-    out_dir and print the summary table and the timing analysis."""
-    from ploutos.errors import ConfigError
-    from ploutos.evaluation.backtest import run_backtest
-    from ploutos.evaluation.checkpoint import load_checkpoint
-
-    if not cfg.get("ckpt"):
-        raise ConfigError("ckpt", "give the checkpoint to backtest: python backtest.py ckpt=PATH")
-    model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
-    result = run_backtest(
-        model,
-        split=cfg.split,
-        episodes=cfg.episodes,
-        days=cfg.days,
-        seed=int(cfg.seed),
-        start=None if cfg.start is None else str(cfg.start),
-        end=None if cfg.end is None else str(cfg.end),
-        baselines=list(cfg.baselines),
-        horizon=int(cfg.horizon),
-        risk_free=float(cfg.risk_free),
-        n_boot=int(cfg.n_boot),
-    )
-    extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
-    files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra)
-    print(f"backtest of {model.path} ({model.env_steps} env steps): {result.description}")
-    print(console_table(result.metrics))
-    if len(result.windows) > 1:
-        print(
-            "metrics are means over windows (timing counts pooled); the Sharpe CI is of the "
-            f"pooled daily returns (agent: {result.metrics[AGENT]['sharpe_ci']['sharpe']:+.2f})"
-        )
-    if AGENT in result.timing:
-        print(timing_report(result.timing[AGENT]))
-    print(f"report: {files['report']}")
-    return files
-
-
 # ---- the compare app -------------------------------------------------------------------------
 
 
@@ -494,34 +453,3 @@ def write_compare_report(comparison: Any, out_dir: Path, extra: dict | None = No
     return files
 
 
-def compare_from_config(cfg: Any, out_dir: Path) -> dict:
-    """`python compare.py ckpts=[A,B]`: load, compare on the same windows, write, print."""
-    from ploutos.errors import ConfigError
-    from ploutos.evaluation.checkpoint import load_checkpoint
-    from ploutos.evaluation.compare import compare_models
-
-    if not cfg.get("ckpts"):
-        raise ConfigError("ckpts", "give the checkpoints to compare: python compare.py ckpts=[A,B]")
-    models = [load_checkpoint(p, device=str(cfg.device)) for p in cfg.ckpts]
-    comparison = compare_models(
-        models,
-        split=cfg.split,
-        episodes=cfg.episodes,
-        days=cfg.days,
-        seed=int(cfg.seed),
-        start=None if cfg.start is None else str(cfg.start),
-        end=None if cfg.end is None else str(cfg.end),
-        baselines=list(cfg.baselines),
-        horizon=int(cfg.horizon),
-        risk_free=float(cfg.risk_free),
-        n_boot=int(cfg.n_boot),
-        reference=int(cfg.reference),
-        against=list(cfg.against),
-    )
-    extra = {"checkpoints": [str(m.path) for m in models]}
-    files = write_compare_report(comparison, out_dir, extra)
-    print(f"compare on {comparison.description}")
-    print(console_table(comparison.metrics))
-    print(tests_table(comparison.tests).to_string(index=False))
-    print(f"report: {files['report']}")
-    return files

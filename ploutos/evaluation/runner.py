@@ -16,12 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from ploutos.env import make_env
 from ploutos.env.actions import ActionSpace
-from ploutos.env.types import CompactObs
 from ploutos.evaluation.metrics import TRADING_DAYS, compute_metrics
 from ploutos.evaluation.timing import timing_quality
 from ploutos.market import Market
 from ploutos.models.policy import Policy
 from ploutos.obs.builders import ObsBuilder
+from ploutos.obs.compact import CompactObs
 from ploutos.rewards.factory import make_reward
 
 PolicyFn = Callable[[CompactObs], torch.Tensor]

@@ -27,11 +27,11 @@ from torch import nn
 
 from ploutos.env.actions import ActionSpace
 from ploutos.env.distributions import ActionDist
-from ploutos.env.types import CompactObs
 from ploutos.errors import ConfigError
 from ploutos.market import Market
 from ploutos.models.mlp import MLPBody
 from ploutos.models.transformer import TransformerBody
+from ploutos.obs.compact import CompactObs
 
 
 class ObsBuilderLike(Protocol):

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig
 
 from ploutos.errors import ConfigError
 from ploutos.market import Market
+from ploutos.obs.compact import CompactObs
 from ploutos.obs.portfolio import portfolio_dim
-
-if TYPE_CHECKING:  # the env package imports this module: a runtime import would be circular
-    from ploutos.env.types import CompactObs
 
 
 class ObsBuilder:

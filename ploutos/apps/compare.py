@@ -1,0 +1,42 @@
+"""The compare app behind `python compare.py ckpts=[A,B,...]`: every model on the same
+windows, beside the baselines, with paired Sharpe tests and a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from ploutos.errors import ConfigError
+from ploutos.evaluation.checkpoint import load_checkpoints
+from ploutos.evaluation.compare import compare_models
+from ploutos.evaluation.report import console_table, tests_table, write_compare_report
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict:
+    """`python compare.py ckpts=[A,B]`: load, compare on the same windows, write, print."""
+    if not cfg.get("ckpts"):
+        raise ConfigError("ckpts", "give the checkpoints to compare: python compare.py ckpts=[A,B]")
+    models = load_checkpoints(list(cfg.ckpts), device=str(cfg.device))
+    comparison = compare_models(
+        models,
+        split=cfg.split,
+        episodes=cfg.episodes,
+        days=cfg.days,
+        seed=int(cfg.seed),
+        start=None if cfg.start is None else str(cfg.start),
+        end=None if cfg.end is None else str(cfg.end),
+        baselines=list(cfg.baselines),
+        horizon=int(cfg.horizon),
+        risk_free=float(cfg.risk_free),
+        n_boot=int(cfg.n_boot),
+        reference=int(cfg.reference),
+        against=list(cfg.against),
+    )
+    extra = {"checkpoints": [str(m.path) for m in models]}
+    files = write_compare_report(comparison, out_dir, extra)
+    print(f"compare on {comparison.description}")
+    print(console_table(comparison.metrics))
+    print(tests_table(comparison.tests).to_string(index=False))
+    print(f"report: {files['report']}")
+    return files
