@@ -3,12 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
+from ploutos.apps.cli import one_line_errors
 from ploutos.config import register_configs
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@one_line_errors
 def main(cfg: DictConfig) -> float | None:
     from ploutos.apps.train import run
 

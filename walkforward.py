@@ -6,12 +6,14 @@ See conf/walkforward.yaml for the commands; ploutos/evaluation/walkforward.py fo
 import hydra
 from omegaconf import DictConfig
 
+from ploutos.apps.cli import one_line_errors
 from ploutos.evaluation.walkforward import register_configs
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="walkforward")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     from ploutos.apps.train import output_dir
     from ploutos.apps.walkforward import main as run

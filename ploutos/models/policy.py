@@ -141,6 +141,11 @@ class ActorCritic(nn.Module):
         return self.body.decide(self.encode_market(obs_builder, obs.day), obs.portfolio)[1]
 
 
+# Model name -> rank of the market part it reads, and the observation that has that rank.
+MODELS = {"mlp": 2, "transformer": 3}
+MODEL_OBS = {"mlp": "v6", "transformer": "v7"}
+
+
 def _positive_int(model_cfg: DictConfig, key: str) -> int:
     value = model_cfg.get(key)
     if not isinstance(value, int) or value < 1:
@@ -148,18 +153,19 @@ def _positive_int(model_cfg: DictConfig, key: str) -> int:
     return value
 
 
-def _require_market_rank(obs_builder: ObsBuilderLike, rank: int, model: str, obs: str) -> None:
+def _require_market_rank(obs_builder: ObsBuilderLike, model: str) -> None:
     shape = tuple(obs_builder.market_shape)
-    if len(shape) != rank:
+    if len(shape) != MODELS[model]:
+        pairs = ", ".join(f"model={m} obs={o}" for m, o in MODEL_OBS.items())
         raise ConfigError(
             "model.name",
-            f"'{model}' reads {obs} observations; obs '{obs_builder.name}' has market shape "
-            f"{shape}. Use model=mlp with obs=v6, model=transformer with obs=v7.",
+            f"model '{model}' does not read obs '{obs_builder.name}' (market shape {shape}); "
+            f"pairs that train: {pairs} (leave model= out and the obs picks its model)",
         )
 
 
 def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, action_dim: int):
-    _require_market_rank(obs_builder, 2, "mlp", "v6")
+    _require_market_rank(obs_builder, "mlp")
     hidden = list(m.get("hidden_sizes") or [])
     if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
         raise ConfigError("model.hidden_sizes", f"must be a non-empty list of ints >= 1: {hidden}")
@@ -171,7 +177,7 @@ def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, action
 
 
 def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, space: ActionSpace):
-    _require_market_rank(obs_builder, 3, "transformer", "v7")
+    _require_market_rank(obs_builder, "transformer")
     lookback, _, n_features = obs_builder.market_shape
     sizes = {
         key: _positive_int(m, key)
@@ -204,9 +210,6 @@ def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, space: Action
         cash_output=space.cash_output,
         **sizes,
     )
-
-
-MODELS = {"mlp": 2, "transformer": 3}  # model name -> rank of the market part it reads
 
 
 def make_policy(

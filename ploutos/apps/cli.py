@@ -1,0 +1,44 @@
+"""What every Hydra entry point shares: one-line errors and the config folder.
+
+An error of ours (bad config value, bad data, unreadable checkpoint: a PloutosError) or a
+missing file prints as one line on stderr,
+
+    error: <key / ticker and date / path>: <what and how to fix>
+
+and the app exits with status 2. The full traceback is shown when HYDRA_FULL_ERROR=1 or
+PLOUTOS_DEBUG=1 is set. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ploutos.errors import PloutosError
+
+EXIT_USAGE = 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def debugging() -> bool:
+    flags = ("HYDRA_FULL_ERROR", "PLOUTOS_DEBUG")
+    return any(os.environ.get(flag, "") not in ("", "0") for flag in flags)
+
+
+def one_line_errors(task: F) -> F:
+    """Wrap a Hydra task function (put it under @hydra.main)."""
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except (PloutosError, FileNotFoundError) as err:
+            if debugging():
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
