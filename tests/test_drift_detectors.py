@@ -7,7 +7,12 @@ import pytest
 import torch
 from scipy import stats
 
-from ploutos.drift.calibrate import calibrate_threshold, count_episodes, count_false_alarms
+from ploutos.drift.calibrate import (
+    calibrate_threshold,
+    count_episodes,
+    count_false_alarms,
+    onsets,
+)
 from ploutos.drift.ess import effective_size
 from ploutos.drift.ks import KSDetector, ks_pvalues, ks_statistics
 from ploutos.drift.mmd import MMDDetector, _gaussian
@@ -162,16 +167,22 @@ def test_streaming_update_equals_the_batch_scores() -> None:
 
 
 def test_calibrated_threshold_allows_the_given_number_of_alarms() -> None:
-    stat = np.array([0.0, 3.0, 3.0, 0.0, 5.0, 0.0, 2.0, 0.0])
-    # Episodes: three at the nominal, two above 2, one above 3.
-    assert calibrate_threshold(stat, 1.0, allowed=3, span=8) == 1.0
-    assert calibrate_threshold(stat, 1.0, allowed=2, span=8) == 2.0
-    assert calibrate_threshold(stat, 1.0, allowed=1, span=8) == 3.0
+    stat = np.array([0.0, 3.0, 3.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 2.0, 0.0])
+    # Episodes after 3 quiet days: three at the nominal, two above 2, one above 3.
+    assert calibrate_threshold(stat, 1.0, allowed=3, span=3) == 1.0
+    assert calibrate_threshold(stat, 1.0, allowed=2, span=3) == 2.0
+    assert calibrate_threshold(stat, 1.0, allowed=1, span=3) == 3.0
     # With a span of one day every alarm day counts: four days at the nominal.
     assert calibrate_threshold(stat, 1.0, allowed=3, span=1) == 2.0
     # Staying on longer than its span counts once per span.
     on = np.ones(10, bool)
     assert count_episodes(on) == 1 and count_false_alarms(on, span=4) == 3
+
+
+def test_an_alarm_flickering_within_its_window_is_one_onset() -> None:
+    alarm = np.array([1, 0, 1, 0, 0, 0, 1, 1, 0], bool)
+    assert onsets(alarm, span=3).tolist() == [1, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert onsets(alarm, span=1).tolist() == [1, 0, 1, 0, 0, 0, 1, 0, 0]
 
 
 def test_cusum_alarms_when_the_mean_shifts_and_restarts() -> None:

@@ -2,8 +2,11 @@
 
 An alarm is counted once per episode (the day it switches on), so a window test that stays
 on for the days its window spans a strange stretch counts once, as an event detector's
-single-day alarm does; but a test that stays on for longer than its window counts once per
-window length it stays on, so "always on" is never calibrated as "one alarm".
+single-day alarm does. For a window test an episode starts only after `span` (its window)
+quiet days: a statistic hovering at its threshold flickers on and off while the same stretch
+of days is in its window, and that is one alarm, not one per flicker. A test that stays on
+longer than its window counts once per window length it stays on, so "always on" is never
+calibrated as "one alarm".
 """
 
 from __future__ import annotations
@@ -24,18 +27,26 @@ def allowed_alarms(n_days: int, settings: CalibrationSettings) -> int:
     return max(1, int(np.floor(years * settings.false_alarms_per_year)))
 
 
-def count_episodes(alarm: np.ndarray) -> int:
-    """Number of days an alarm switches on (the first day counts when it starts on)."""
+def onsets(alarm: np.ndarray, span: int = 1) -> np.ndarray:
+    """[..., T] True where an alarm switches on after at least `span` days without one
+    (causal: it looks back only). Works on the last axis, for one series or many."""
     alarm = np.asarray(alarm, bool)
-    if alarm.size == 0:
-        return 0
-    return int(alarm[0]) + int(np.count_nonzero(alarm[1:] & ~alarm[:-1]))
+    shape = alarm.shape[:-1] + (1,)
+    counts = np.concatenate([np.zeros(shape, np.int64), np.cumsum(alarm, axis=-1)], axis=-1)
+    ends = np.arange(alarm.shape[-1])
+    recent = counts[..., ends] - counts[..., np.maximum(ends - span, 0)]
+    return alarm & (recent == 0)
+
+
+def count_episodes(alarm: np.ndarray, span: int = 1) -> int:
+    """Number of alarm onsets (see onsets)."""
+    return int(np.count_nonzero(onsets(alarm, span)))
 
 
 def count_false_alarms(alarm: np.ndarray, span: int = 1) -> int:
     """Episodes, or alarm days / span (rounded up) when that is more."""
     alarm = np.asarray(alarm, bool)
-    return max(count_episodes(alarm), int(np.ceil(np.count_nonzero(alarm) / span)))
+    return max(count_episodes(alarm, span), int(np.ceil(np.count_nonzero(alarm) / span)))
 
 
 def calibrate_threshold(
@@ -54,10 +65,9 @@ def calibrate_threshold(
     if above.size > MAX_CANDIDATES:
         above = above[np.linspace(0, above.size - 1, MAX_CANDIDATES).round().astype(int)]
     candidates = np.concatenate([[nominal], above])
-    # [C, T] alarms for every candidate at once; episodes are switch-on days.
+    # [C, T] alarms for every candidate at once.
     alarms = stat[None, :] > candidates[:, None]
-    starts = alarms[:, 0].astype(int) + (alarms[:, 1:] & ~alarms[:, :-1]).sum(axis=1)
-    counted = np.maximum(starts, np.ceil(alarms.sum(axis=1) / span))
+    counted = np.maximum(onsets(alarms, span).sum(axis=1), np.ceil(alarms.sum(axis=1) / span))
     passing = np.flatnonzero(counted <= allowed)
     # The largest candidate never alarms, so there is always one that passes.
     return float(candidates[passing[0]])

@@ -11,11 +11,12 @@ Causality: a window test's value on day t is computed from days t - window + 1 .
 reference, an event detector has been fed the days (and trades) up to t, and the thresholds
 depend on the training days only; so nothing at day t moves when later data does (tested).
 
-Combined alarm: a detector is active for `combine.hold_days` days from each day its alarm
-switches on; the combined alarm is on while at least `combine.k` enabled detectors are active.
-Onsets, not alarm days: KS, PSI and MMD read the same features and a window test stays on
-while its window holds an odd stretch, so "both still on" would count one excursion of the
-features as agreement; agreement here means alarms raised close together in time.
+Combined alarm: a detector is active for `combine.hold_days` days from each onset of its alarm
+(calibrate.onsets: for a window test, switching on after a window of quiet days); the
+combined alarm is on while at least `combine.k` enabled detectors are active. Onsets, not
+alarm days: KS, PSI and MMD read the same features and a window test stays on while its window
+holds an odd stretch, so "both still on" would count one excursion of the features as
+agreement; agreement here means alarms raised close together in time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 import torch
 
 from ploutos.drift.base import WindowDetector, WindowScores
-from ploutos.drift.calibrate import allowed_alarms, count_episodes, count_false_alarms
+from ploutos.drift.calibrate import allowed_alarms, count_episodes, count_false_alarms, onsets
 from ploutos.drift.config import DriftSettings
 from ploutos.drift.ks import KSDetector
 from ploutos.drift.mmd import MMDDetector
@@ -91,11 +92,10 @@ def as_trades(trades: Iterable[Sequence[float]] | np.ndarray | None, n_days: int
     return rows[np.argsort(days, kind="stable")]
 
 
-def _hold(alarm: np.ndarray, days: int) -> np.ndarray:
-    """True on each day within `days` days from a day the alarm switches on (included)."""
-    onset = alarm & ~np.concatenate([[False], alarm[:-1]])
+def _hold(onset: np.ndarray, days: int) -> np.ndarray:
+    """True on each day within `days` days from an onset (the onset day included)."""
     counts = np.concatenate([[0], np.cumsum(onset, dtype=np.int64)])
-    ends = np.arange(1, alarm.size + 1)
+    ends = np.arange(1, onset.size + 1)
     return counts[ends] - counts[np.maximum(ends - days, 0)] > 0
 
 
@@ -195,7 +195,10 @@ class DriftMonitor:
             self._stream_columns("hddm_a", detector, stat, alarm, columns, alarms, report)
             report["hddm_a"]["training_trades"] = int(before.sum())
 
-        active = np.stack([_hold(alarms[name], s.combine.hold_days) for name in enabled])
+        spans = {name: _window_detector(name, s).window if name in WINDOW_TESTS else 1
+                 for name in enabled}
+        active = np.stack([_hold(onsets(alarms[name], spans[name]), s.combine.hold_days)
+                           for name in enabled])
         votes = active.sum(axis=0)
         columns["combined_votes"] = votes
         columns["combined_alarm"] = votes >= s.combine.k
@@ -204,7 +207,7 @@ class DriftMonitor:
                    for key in TABLE_FEATURE_SCORES if key in per_feature]
         table = pd.concat(frames, axis=1)
         for name in enabled:
-            report[name].update(self._alarm_report(alarms[name], train_days))
+            report[name].update(self._alarm_report(alarms[name], train_days, spans[name]))
         summary = {
             "train_days": train_days,
             "monitored_days": n_days - train_days,
@@ -236,7 +239,7 @@ class DriftMonitor:
                         "training_alarms": detector.training_alarms}
 
     @staticmethod
-    def _alarm_report(alarm: np.ndarray, offset: int) -> dict[str, Any]:
+    def _alarm_report(alarm: np.ndarray, offset: int, span: int = 1) -> dict[str, Any]:
         days = np.flatnonzero(alarm)
-        return {"alarms": count_episodes(alarm), "alarm_days": int(days.size),
+        return {"alarms": count_episodes(alarm, span), "alarm_days": int(days.size),
                 "first_alarm_day": int(days[0] + offset) if days.size else None}
