@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("env", "train", "features")
+BENCHMARKS = ("env", "train", "features", "drift")
 
 
 def main() -> None:
