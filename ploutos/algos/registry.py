@@ -19,6 +19,7 @@ from ploutos.market import Market
 BUILT_IN = {
     "ppo": "ploutos.algos.ppo.PPO",
     "reinforce": "ploutos.algos.reinforce.Reinforce",
+    "a2c": "ploutos.algos.a2c.A2C",
 }
 
 
