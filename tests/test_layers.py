@@ -21,6 +21,7 @@ LAYERS = (
     ("algos",),
     ("config",),
     ("training", "evaluation", "drift"),
+    ("ensemble",),
     ("sweeper",),
     ("studies", "bench"),
     ("apps",),

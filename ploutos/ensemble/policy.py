@@ -1,0 +1,173 @@
+"""Ensemble: a Policy over member policies, combined by one rule of ploutos.ensemble.rules.
+
+Every evaluator calls a Policy with ONE observation builder. Members may read other
+observations (a v6 MLP beside a v7 transformer), so the ensemble renders each member's own
+observation from the caller's `obs_builder.market`: a member whose obs config matches the
+caller's builder reads through that builder itself, any other gets make_obs_builder(its obs
+config, the caller's market). The builders are cached for the last market seen, so a backtest
+builds them once, and a permuted market (permutation importance) gets fresh builders over the
+permuted features instead of stale ones over the original market.
+
+Members are nn.Modules (ActorCritic), held in a ModuleList so eval()/train() reach them.
+Members with weight zero (all but the pick of best_val) are not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from ploutos.ensemble.rules import (
+    RULES,
+    member_weights,
+    mixture,
+    vote,
+    vote_shares,
+    weights_to_logits,
+)
+from ploutos.errors import ConfigError
+from ploutos.market import Market
+from ploutos.models.policy import ObsBuilderLike
+from ploutos.obs.builders import make_obs_builder, obs_lookback
+from ploutos.obs.compact import CompactObs
+
+
+def _reads_like(obs_cfg: DictConfig, builder: ObsBuilderLike) -> bool:
+    """Whether `builder` renders the observation `obs_cfg` describes."""
+    return obs_cfg.get("name") == builder.name and obs_lookback(obs_cfg) == getattr(
+        builder, "lookback", 1
+    )
+
+
+class Ensemble(nn.Module):
+    """members[i] reads observations made from obs_cfgs[i]; weights default to the rule's
+    (uniform for vote and mean_probs; best_val and weighted need them from validation)."""
+
+    def __init__(
+        self,
+        members: Sequence[nn.Module],
+        obs_cfgs: Sequence[DictConfig],
+        rule: str,
+        weights: Sequence[float] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if rule not in RULES:
+            raise ConfigError("ensemble.name", f"must be one of {RULES}, got {rule!r}")
+        if not members or len(members) != len(obs_cfgs):
+            raise ValueError("an ensemble needs at least one member and one obs config each")
+        space = members[0].action_space
+        for m in members[1:]:
+            if (m.action_space.name, m.action_space.n_assets) != (space.name, space.n_assets):
+                raise ConfigError(
+                    "ensemble.members",
+                    f"members act in different spaces: {space.name} over {space.n_assets} "
+                    f"assets vs {m.action_space.name} over {m.action_space.n_assets}",
+                )
+        if rule == "vote" and space.name != "discrete":
+            raise ConfigError(
+                "ensemble.name",
+                f"vote needs discrete actions, the members act in '{space.name}'; "
+                "use mean_probs (mean target weights) or best_val",
+            )
+        self.members = nn.ModuleList(members)
+        self.obs_cfgs = list(obs_cfgs)
+        self.rule = rule
+        self.action_space = space
+        self.names = (
+            list(names) if names is not None else [f"member{i}" for i in range(len(members))]
+        )
+        if weights is None:
+            weights = member_weights(rule, None, self.names)
+        if len(weights) != len(members) or min(weights) < 0 or abs(sum(weights) - 1) > 1e-9:
+            raise ValueError(f"weights must be {len(members)} non-negative numbers summing to 1")
+        self.weights = [float(w) for w in weights]
+        self._builders: tuple[Market, list[ObsBuilderLike]] | None = None
+
+    @property
+    def active(self) -> list[int]:
+        """Members that take part: all for vote, those with positive weight otherwise."""
+        if self.rule == "vote":
+            return list(range(len(self.members)))
+        return [i for i, w in enumerate(self.weights) if w > 0]
+
+    def member_builders(self, obs_builder: ObsBuilderLike) -> list[ObsBuilderLike]:
+        market = obs_builder.market
+        if self._builders is None or self._builders[0] is not market:
+            builders = [
+                obs_builder if _reads_like(cfg, obs_builder) else make_obs_builder(cfg, market)
+                for cfg in self.obs_cfgs
+            ]
+            self._builders = (market, builders)
+        return self._builders[1]
+
+    def _each(self, method: str, obs: CompactObs, obs_builder: ObsBuilderLike, **kw: Any) -> list:
+        builders = self.member_builders(obs_builder)
+        return [getattr(self.members[i], method)(obs, builders[i], **kw) for i in self.active]
+
+    def _active_weights(self) -> list[float]:
+        return [self.weights[i] for i in self.active]
+
+    @torch.no_grad()
+    def act(
+        self, obs: CompactObs, obs_builder: ObsBuilderLike, deterministic: bool = False
+    ) -> torch.Tensor:
+        """vote: plurality of the members' actions (their modes when deterministic, else
+        their samples); mean_probs/weighted: the mode of the mixed probabilities (or a sample
+        from them), or the mixed target weights as logits; best_val: the picked member."""
+        active = self.active
+        if self.rule == "best_val" or len(active) == 1:
+            (i,) = active[:1]
+            return self.members[i].act(obs, self.member_builders(obs_builder)[i], deterministic)
+        if self.rule == "vote":
+            return vote(
+                torch.stack(self._each("act", obs, obs_builder, deterministic=deterministic))
+            )
+        if self.action_space.name == "discrete":
+            probs = self.action_probs(obs, obs_builder)
+            if deterministic:
+                return probs.argmax(dim=-1)  # a tie goes to the first action, HOLD
+            return torch.distributions.Categorical(probs=probs).sample()
+        if deterministic:
+            return weights_to_logits(self.action_probs(obs, obs_builder))
+        sampled = self._each("act", obs, obs_builder, deterministic=False)
+        targets = torch.stack([torch.softmax(a, dim=-1) for a in sampled])
+        return weights_to_logits(mixture(targets, self._normalized(self._active_weights())))
+
+    @staticmethod
+    def _normalized(weights: list[float]) -> list[float]:
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    @torch.no_grad()
+    def action_probs(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor:
+        """Mixed probabilities [N, A, 3] or target weights [N, A + 1]; for vote, the share
+        of members choosing each action."""
+        if self.rule == "vote":
+            return vote_shares(torch.stack(self._each("act", obs, obs_builder, deterministic=True)))
+        outputs = torch.stack(self._each("action_probs", obs, obs_builder))
+        mixed = mixture(outputs, self._normalized(self._active_weights()))
+        if self.action_space.name != "discrete":
+            mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        return mixed
+
+    @torch.no_grad()
+    def value(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor | None:
+        """The members' weighted mean value, or None when a member has no value head."""
+        values = self._each("value", obs, obs_builder)
+        if any(v is None for v in values):
+            return None
+        return mixture(torch.stack(values), self._normalized(self._active_weights()))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "members": [
+                {"name": n, "weight": w, "obs": str(c.get("name"))}
+                for n, w, c in zip(self.names, self.weights, self.obs_cfgs, strict=True)
+            ],
+        }
