@@ -1,7 +1,7 @@
 """From config to Market: load and validate bars, build causal features, fit the normalizer
 on the training split only, and put everything on tensors.
 
-This is the one place the data flow of DESIGN.md's one-line picture is wired together; the
+This is the one place the data flow of docs/design.md's data flow is wired together; the
 training app, the backtest and the gymnasium adapter all start here.
 """
 
@@ -83,15 +83,16 @@ class MarketReport:
 
 
 def build_market(
-    cfg: DictConfig, normalizer_state: dict[str, Any] | None = None
+    cfg: DictConfig, normalizer_state: dict[str, Any] | None = None, bars: Bars | None = None
 ) -> tuple[Market, MarketReport]:
     """Build the run's Market (on the CPU; call .to(device) for another device).
 
     A backtest passes the `normalizer_state` its checkpoint carries, so the features are
-    scaled exactly as in training instead of being refitted.
+    scaled exactly as in training instead of being refitted. `bars`: validated bars to use
+    instead of loading cfg.data (paper trading checks each day's bars before building).
     """
     started = time.perf_counter()
-    bars = load_bars(cfg.data)
+    bars = load_bars(cfg.data) if bars is None else bars
     feature_set = build_features(bars, cfg.features)
     # A v7 window reaches lookback - 1 days further back than the features' own warm-up,
     # so the first tradable day of every split is where the whole window is defined.
