@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, run_backtest
 from ploutos.evaluation.checkpoint import load_checkpoint
@@ -15,27 +16,42 @@ from ploutos.evaluation.timing import timing_report
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
-    """`python backtest.py`: load cfg.ckpt, backtest it as cfg says, write the report into
-    out_dir and print the summary table and the timing analysis."""
-    if not cfg.get("ckpt"):
+    """`python backtest.py`: load cfg.ckpt (or the ensemble of cfg.ensemble), backtest it as
+    cfg says, write the report into out_dir and print the summary table and the timing
+    analysis."""
+    spec = EnsembleSpec.from_config(cfg.get("ensemble"))
+    if spec is None and not cfg.get("ckpt"):
         raise ConfigError("ckpt", "give the checkpoint to backtest: python backtest.py ckpt=PATH")
-    model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
+    if spec is not None and cfg.get("ckpt"):
+        raise ConfigError("ckpt", "give either ckpt or ensemble.members, not both")
+    windows = {
+        "split": cfg.split,
+        "episodes": cfg.episodes,
+        "days": cfg.days,
+        "seed": int(cfg.seed),
+        "start": None if cfg.start is None else str(cfg.start),
+        "end": None if cfg.end is None else str(cfg.end),
+    }
+    horizon, risk_free = int(cfg.horizon), float(cfg.risk_free)
+    if spec is None:
+        model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
+        extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
+    else:
+        model = ensemble_for_backtest(
+            spec, str(cfg.device), horizon=horizon, risk_free=risk_free, **windows
+        )
+        extra = {"model": model.name, "ensemble": model.doc}
     result = run_backtest(
         model,
-        split=cfg.split,
-        episodes=cfg.episodes,
-        days=cfg.days,
-        seed=int(cfg.seed),
-        start=None if cfg.start is None else str(cfg.start),
-        end=None if cfg.end is None else str(cfg.end),
+        **windows,
         baselines=list(cfg.baselines),
-        horizon=int(cfg.horizon),
-        risk_free=float(cfg.risk_free),
+        horizon=horizon,
+        risk_free=risk_free,
         n_boot=int(cfg.n_boot),
     )
-    extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
     files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra)
-    print(f"backtest of {model.path} ({model.env_steps} env steps): {result.description}")
+    print(f"backtest of {model.path or model.name} ({model.env_steps} env steps): "
+          f"{result.description}")  # fmt: skip
     print(console_table(result.metrics))
     if len(result.windows) > 1:
         print(
