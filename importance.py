@@ -10,9 +10,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ploutos.apps.cli import one_line_errors
+from ploutos.config import CONF_DIR
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="importance")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="importance")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
     from ploutos.apps.importance import run

@@ -7,12 +7,13 @@ import hydra
 from omegaconf import DictConfig
 
 from ploutos.apps.cli import one_line_errors
+from ploutos.config import CONF_DIR
 from ploutos.evaluation.walkforward import register_configs
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="walkforward")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="walkforward")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
     from ploutos.apps.train import output_dir

@@ -5,4 +5,8 @@ import gymnasium as _gym
 __version__ = "0.1.0"
 
 if "Ploutos-v0" not in _gym.registry:
-    _gym.register(id="Ploutos-v0", entry_point="ploutos.env.gym:PloutosEnv")
+    _gym.register(
+        id="Ploutos-v0",
+        entry_point="ploutos.apps.gym:make_gym_env",
+        vector_entry_point="ploutos.apps.gym:make_gym_vector_env",
+    )

@@ -6,15 +6,21 @@ message; group contents stay free-form here and are checked by the module that r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from ploutos.errors import ConfigError
 
 SCHEMA_NAME = "train_schema"
+# The one config folder: inside the package so that an installed wheel carries it; the
+# repository's top-level conf/ is a symlink to it, and every app and tool searches here.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 @dataclass
@@ -53,6 +59,14 @@ class TrainSchema:
 def register_configs() -> None:
     """Make the schema available to conf/train.yaml's defaults list."""
     ConfigStore.instance().store(name=SCHEMA_NAME, node=TrainSchema)
+
+
+def compose_train_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """conf/train.yaml with Hydra overrides (`["obs=v7", "env=weights"]`), composed as
+    `python train.py ...` composes it, from any working directory."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
 
 
 def _require(ok: bool, key: str, message: str) -> None:

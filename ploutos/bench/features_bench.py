@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
 
+from ploutos.config import CONF_DIR
 from ploutos.data.bars import Bars
 from ploutos.features.pipeline import build_features
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "features"
+CONF = CONF_DIR / "features"
 
 
 def random_ohlcv(n_assets: int, n_days: int, seed: int = 0) -> Bars:

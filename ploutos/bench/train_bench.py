@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from ploutos.algos.base import Algorithm
 from ploutos.algos.registry import make_algorithm
 from ploutos.bench.env_bench import random_market
+from ploutos.config import CONF_DIR
 from ploutos.market import Market
 from ploutos.models import parameter_counts
 from ploutos.training.host_memory import keep_freed_memory
@@ -33,7 +34,7 @@ from ploutos.training.host_memory import keep_freed_memory
 SEED_RUN_STEPS = 50_000_000
 
 
-PRESETS = {"mlp": None, "transformer": "conf/experiment/v7_transformer.yaml"}
+PRESETS = {"mlp": None, "transformer": CONF_DIR / "experiment" / "v7_transformer.yaml"}
 
 
 def bench_cfg(
@@ -46,11 +47,11 @@ def bench_cfg(
             "seed": 0,
             "total_timesteps": SEED_RUN_STEPS,
             "ent_coef": 0.05,
-            "env": OmegaConf.load("conf/env/default.yaml"),
-            "obs": OmegaConf.load(f"conf/obs/{obs}.yaml"),
-            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
-            "model": OmegaConf.load(f"conf/model/{model}.yaml"),
-            "algo": OmegaConf.load("conf/algo/ppo.yaml"),
+            "env": OmegaConf.load(CONF_DIR / "env" / "default.yaml"),
+            "obs": OmegaConf.load(CONF_DIR / "obs" / f"{obs}.yaml"),
+            "reward": OmegaConf.load(CONF_DIR / "reward" / "pnl.yaml"),
+            "model": OmegaConf.load(CONF_DIR / "model" / f"{model}.yaml"),
+            "algo": OmegaConf.load(CONF_DIR / "algo" / "ppo.yaml"),
         }
     )
     if PRESETS[model] is not None:

@@ -1,7 +1,7 @@
 """Gymnasium adapters over the batched engine: a single Env and a VectorEnv.
 
-Both step the same TradingEnv (DESIGN invariant 3); they only convert tensors to numpy and
-render the compact observation flat (market part, then portfolio state).
+Both step the same TradingEnv (invariant 3 of docs/design.md); they only convert tensors to
+numpy and render the compact observation flat (market part, then portfolio state).
 """
 
 from __future__ import annotations
@@ -21,24 +21,12 @@ from ploutos.market import Market
 from ploutos.obs.compact import CompactObs
 
 
-def default_config(overrides: list[str] | None = None) -> DictConfig:
-    """The repository's composed root config (conf/train.yaml), with Hydra overrides."""
-    from pathlib import Path
+def _market(cfg: DictConfig, market: Market | None) -> Market:
+    if market is not None:
+        return market
+    from ploutos.pipeline import build_market
 
-    from hydra import compose, initialize_config_dir
-
-    conf_dir = Path(__file__).resolve().parents[2] / "conf"
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides or []))
-
-
-def _resolve(cfg: DictConfig | None, market: Market | None) -> tuple[DictConfig, Market]:
-    cfg = default_config() if cfg is None else cfg
-    if market is None:
-        from ploutos.pipeline import build_market
-
-        market, _ = build_market(cfg)
-    return cfg, market
+    return build_market(cfg)[0]
 
 
 def _spaces(env: TradingEnv) -> tuple[spaces.Box, spaces.Space]:
@@ -51,24 +39,25 @@ def _to_tensor(actions: Any, env: TradingEnv) -> torch.Tensor:
 
 
 class PloutosEnv(gym.Env):
-    """One trading env (gymnasium.make("Ploutos-v0", market=..., cfg=...)).
+    """One trading env over `cfg` (its env, obs and reward groups) and `market`.
 
-    Without `market` the market is built from `cfg` (default: the repository's composed
-    config) by ploutos.pipeline.build_market. reset(seed=s) restarts the episode sequence of
-    seed s, so equal seeds give equal episodes.
+    Without `market` it is built from `cfg` by ploutos.pipeline.build_market; the config
+    itself comes from the caller (gymnasium.make composes the default: ploutos.apps.gym).
+    reset(seed=s) restarts the episode sequence of seed s, so equal seeds give equal episodes.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(
         self,
+        *,
+        cfg: DictConfig,
         market: Market | None = None,
-        cfg: DictConfig | None = None,
         split: str = "train",
         seed: int = 0,
         evaluation: bool = False,
     ) -> None:
-        self.cfg, self.market = _resolve(cfg, market)
+        self.cfg, self.market = cfg, _market(cfg, market)
         self._split, self._evaluation = split, evaluation
         self.engine = self._build(seed)
         self.observation_space, self.action_space = _spaces(self.engine)
@@ -106,12 +95,13 @@ class PloutosVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int,
+        *,
+        cfg: DictConfig,
         market: Market | None = None,
-        cfg: DictConfig | None = None,
         split: str = "train",
         seed: int = 0,
     ) -> None:
-        self.cfg, self.market = _resolve(cfg, market)
+        self.cfg, self.market = cfg, _market(cfg, market)
         self._split = split
         self.num_envs = num_envs
         self.engine = make_env(self.cfg, self.market, num_envs, split, seed)
