@@ -1,12 +1,38 @@
-"""Shared test helpers: small hand-made markets that need no data files."""
+"""Shared test helpers: the repository's composed configs and small hand-made markets that
+need no data files."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
+from ploutos.config import register_configs
 from ploutos.market import Market, SplitRange
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_config(
+    config_name: str = "train", overrides: Sequence[str] = (), return_hydra_config: bool = False
+) -> DictConfig:
+    """conf/<config_name>.yaml composed with Hydra overrides, as the apps compose it."""
+    register_configs()
+    if config_name == "walkforward":
+        from ploutos.evaluation.walkforward import register_configs as register_walkforward
+
+        register_walkforward()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            config_name=config_name,
+            overrides=list(overrides),
+            return_hydra_config=return_hydra_config,
+        )
 
 
 def make_toy_market(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.algos.ppo import PPO
@@ -21,7 +21,6 @@ from ploutos.pipeline import build_market
 from ploutos.training.checkpoint_io import atomic_torch_save
 from ploutos.training.loggers import resolved_container
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 # A small synthetic market: 3 tickers, 800 business days (2000-01-03 .. 2003-01-24).
 TINY = (
     "experiment=smoke",
@@ -37,10 +36,7 @@ TINY = (
 
 def tiny_cfg(out: Path, *overrides: str) -> DictConfig:
     register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            config_name="train", overrides=[*TINY, f"trainer.output_dir={out}", *overrides]
-        )
+    cfg = compose_config("train", [*TINY, f"trainer.output_dir={out}", *overrides])
     return OmegaConf.create(resolved_container(cfg))
 
 

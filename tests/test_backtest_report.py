@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from test_backtest_checkpoint import CONF, tiny_checkpoint
+from conftest import compose_config
+from test_backtest_checkpoint import tiny_checkpoint
 
 from ploutos.apps.backtest import run as backtest_from_config
 from ploutos.errors import ConfigError
@@ -36,8 +36,7 @@ class _Images(HTMLParser):
 
 
 def backtest_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(config_name="backtest", overrides=list(overrides))
+    return compose_config("backtest", overrides)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from test_backtest_checkpoint import CONF, tiny_checkpoint
+from conftest import compose_config
+from test_backtest_checkpoint import tiny_checkpoint
 from test_backtest_report import assert_valid_png
 
 from ploutos.apps.compare import run as compare_from_config
@@ -83,11 +83,9 @@ def test_different_data_is_refused(ckpts, tmp_path: Path) -> None:
 
 
 def test_compare_app_writes_table_curves_and_test(ckpts, tmp_path: Path, capsys) -> None:
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            config_name="compare",
-            overrides=[f"ckpts=[{ckpts[0]},{ckpts[1]}]", "n_boot=300", "episodes=2", "days=50"],
-        )
+    cfg = compose_config(
+        "compare", [f"ckpts=[{ckpts[0]},{ckpts[1]}]", "n_boot=300", "episodes=2", "days=50"]
+    )
     compare_from_config(cfg, tmp_path)
     printed = capsys.readouterr().out
     assert "p-value" in printed and "buy_and_hold" in printed
@@ -100,7 +98,6 @@ def test_compare_app_writes_table_curves_and_test(ckpts, tmp_path: Path, capsys)
     assert len(equity) == 102
     assert_valid_png(tmp_path / "equity.png")
     assert "equity.png" in (tmp_path / "report.html").read_text()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        empty = compose(config_name="compare")
+    empty = compose_config("compare")
     with pytest.raises(ConfigError, match="^ckpts"):
         compare_from_config(empty, tmp_path)

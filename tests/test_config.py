@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import OmegaConf
 
-from ploutos.config import register_configs, validate_config
+from ploutos.config import validate_config
 from ploutos.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,9 +19,7 @@ GROUPS = ("data", "features", "env", "obs", "reward", "model", "algo", "ensemble
 
 
 def composed(*overrides: str):
-    register_configs()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", overrides)
 
 
 def run_app(*args: str) -> subprocess.CompletedProcess:

@@ -11,15 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from lightning.pytorch.callbacks import Callback
 
 from ploutos.apps.train import train
-from ploutos.config import register_configs
 from ploutos.evaluation import evaluate_policy, run_baselines
 from ploutos.pipeline import build_market
-
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 class KeepModule(Callback):
@@ -29,22 +26,20 @@ class KeepModule(Callback):
 
 def train_and_judge(out: Path, *overrides: str) -> tuple[dict, dict, dict]:
     """(summary, agent metrics on test, buy-and-hold metrics on test)."""
-    register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[
-                "data=synthetic",
-                "features=minimal",
-                "obs=v6",
-                "model=mlp",
-                "reward=pnl",
-                f"trainer.output_dir={out}",
-                "trainer.progress_bar=false",
-                "algo.learning_rate=0.001",
-                *overrides,
-            ],
-        )
+    cfg = compose_config(
+        "train",
+        [
+            "data=synthetic",
+            "features=minimal",
+            "obs=v6",
+            "model=mlp",
+            "reward=pnl",
+            f"trainer.output_dir={out}",
+            "trainer.progress_bar=false",
+            "algo.learning_rate=0.001",
+            *overrides,
+        ],
+    )
     market, report = build_market(cfg)
     keep = KeepModule()
     summary = train(cfg, market, report.market_meta(cfg), [keep])

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import OmegaConf
 
 from ploutos.config import register_configs
 
 REPO = Path(__file__).resolve().parent.parent
-CONF = REPO / "conf"
 ARMS = REPO / "experiments" / "conf"
 STUDIES = sorted((REPO / "experiments" / "studies").glob("*.yaml"))
 
@@ -23,8 +22,7 @@ register_configs()
 
 
 def _compose(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=True)
+    return compose_config("train", overrides, return_hydra_config=True)
 
 
 def test_slurm_preset_composes_from_the_command_line():

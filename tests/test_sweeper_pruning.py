@@ -10,38 +10,33 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import make_toy_market
-from hydra import compose, initialize_config_dir
+from conftest import compose_config, make_toy_market
 from omegaconf import DictConfig
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from ploutos.apps.train import train
-from ploutos.config import register_configs
 from ploutos.errors import ConfigError
 from ploutos.sweeper.config import PRUNED_ATTR, PRUNER_ATTR, RUN_DIR_ATTR
 from ploutos.sweeper.outcome import mark_pruned
 from ploutos.sweeper.pruning import TrialPruning
 from ploutos.sweeper.storage import open_storage, resolve_storage
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 BATCH = 16 * 32  # smoke preset: env steps per iteration
 SPACE = {"ent_coef": FloatDistribution(0.0, 1.0)}
 
 
 def _cfg(out: Path) -> DictConfig:
-    register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(
-            config_name="train",
-            overrides=[
-                "experiment=smoke",
-                f"trainer.output_dir={out}",
-                "total_timesteps=2048",
-                "eval_freq=512",
-                "checkpoint_freq=4096",
-            ],
-        )
+    return compose_config(
+        "train",
+        [
+            "experiment=smoke",
+            f"trainer.output_dir={out}",
+            "total_timesteps=2048",
+            "eval_freq=512",
+            "checkpoint_freq=4096",
+        ],
+    )
 
 
 @pytest.fixture(scope="module")

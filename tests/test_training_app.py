@@ -9,28 +9,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cuda_params, make_toy_market
-from hydra import compose, initialize_config_dir
+from conftest import compose_config, cuda_params, make_toy_market
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 import ploutos.algos.ppo as ppo_module
 import ploutos.training.loggers as loggers_module
 from ploutos.apps.train import run, train
-from ploutos.config import register_configs
 from ploutos.errors import TrainingDiverged
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 BATCH = 16 * 32  # smoke preset: n_envs x n_steps env steps per iteration
 
 
 def smoke_cfg(out: Path, *overrides: str) -> DictConfig:
-    register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(
-            config_name="train",
-            overrides=["experiment=smoke", f"trainer.output_dir={out}", *overrides],
-        )
+    return compose_config("train", ["experiment=smoke", f"trainer.output_dir={out}", *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -219,13 +211,7 @@ def test_wandb_groups_a_multiruns_jobs_by_sweep_folder(tmp_path: Path, mode: str
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[f"hydra.sweep.dir={tmp_path}/sweep"],
-            return_hydra_config=True,
-        )
+    cfg = compose_config("train", [f"hydra.sweep.dir={tmp_path}/sweep"], return_hydra_config=True)
     cfg.hydra.mode = RunMode[mode]
     HydraConfig.instance().set_config(cfg)
     try:

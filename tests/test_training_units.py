@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import OmegaConf
 
-from ploutos.config import register_configs
 from ploutos.errors import ConfigError
 from ploutos.training.checkpoint_io import atomic_torch_save
 from ploutos.training.loggers import make_loggers, wandb_mode
@@ -18,13 +17,9 @@ from ploutos.training.schedule import crossed
 from ploutos.training.summary import write_summary
 from ploutos.training.validate import validate_training
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
-
 
 def compose_train(overrides: list[str] | None = None):
-    register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(config_name="train", overrides=overrides or [])
+    return compose_config("train", overrides or [])
 
 
 def test_crossed_counts_every_multiple_once() -> None:

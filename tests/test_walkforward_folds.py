@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -23,7 +23,6 @@ from ploutos.evaluation.walkforward import (
     fold_config,
     fold_market,
     plan_folds,
-    register_configs,
     stitch,
     stitch_curves,
 )
@@ -31,7 +30,6 @@ from ploutos.features.normalizer import AdaptiveNormalizer
 from ploutos.models import make_policy
 from ploutos.obs.builders import make_obs_builder
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 # 2 folds of a small synthetic market: warm-up + 300 train + 5 + 60 val + 5 + 60 test, step 60.
 SMALL = [
     "experiment=wf_cpu",
@@ -49,9 +47,7 @@ SMALL = [
 
 
 def wf_cfg(*overrides: str) -> DictConfig:
-    register_configs()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(config_name="walkforward", overrides=[*SMALL, *overrides])
+    return compose_config("walkforward", [*SMALL, *overrides])
 
 
 @pytest.mark.parametrize("mode", ["expanding", "rolling"])

@@ -149,8 +149,10 @@ def train(
     loggers = make_loggers(resolved.logger, out_dir, resolved_container(resolved))
     trainer = pl.Trainer(
         **_devices(str(tr.accelerator), tr),
-        # The algorithm's dataloader yields one item per iteration, all in one epoch.
-        max_epochs=1,
+        # The algorithm's dataloader yields one item per remaining iteration and the algorithm
+        # stops the trainer at total_timesteps, so epochs never end a run: a finished run
+        # resumed with a larger total_timesteps goes on in a new epoch.
+        max_epochs=-1,
         logger=loggers or False,
         callbacks=[*own, *configured, *callbacks],
         enable_checkpointing=False,

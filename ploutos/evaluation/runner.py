@@ -1,6 +1,6 @@
 """Run a policy over a whole split on the one accounting engine and turn the result into metrics.
 
-Evaluation never has its own P&L code (DESIGN invariant 3): it steps the same batched env
+Evaluation never has its own P&L code (invariant 3 of docs/design.md): it steps the same batched env
 that training uses, built with evaluation=True so every env starts at the split's first
 tradable day and runs to its end, and it records what the env's info reports.
 """

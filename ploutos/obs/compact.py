@@ -9,7 +9,7 @@ import torch
 
 
 class CompactObs(NamedTuple):
-    """What an env hands out: never the market window itself (DESIGN invariant 5).
+    """What an env hands out: never the market window itself (invariant 5 of docs/design.md).
 
     The market part of an observation depends on the decision day alone, so a learner
     renders it from the shared feature tensor (once per distinct day) and joins it with
