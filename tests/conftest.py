@@ -4,7 +4,6 @@ need no data files."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from ploutos.config import register_configs
+from ploutos.config import CONF_DIR, register_configs
 from ploutos.market import Market, SplitRange
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def compose_config(
