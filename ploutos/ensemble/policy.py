@@ -4,9 +4,10 @@ Every evaluator calls a Policy with ONE observation builder. Members may read ot
 observations (a v6 MLP beside a v7 transformer), so the ensemble renders each member's own
 observation from the caller's `obs_builder.market`: a member whose obs config matches the
 caller's builder reads through that builder itself, any other gets make_obs_builder(its obs
-config, the caller's market). The builders are cached for the last market seen, so a backtest
-builds them once, and a permuted market (permutation importance) gets fresh builders over the
-permuted features instead of stale ones over the original market.
+config, the caller's market). The builders are cached for the last caller's builder, so a backtest
+(one builder for its whole run) builds them once, and a permuted market (permutation
+importance passes a new builder over it) gets fresh builders over the permuted features
+instead of stale ones over the original market.
 
 Members are nn.Modules (ActorCritic), held in a ModuleList so eval()/train() reach them.
 Members with weight zero (all but the pick of best_val) are not run.
@@ -30,7 +31,6 @@ from ploutos.ensemble.rules import (
     weights_to_logits,
 )
 from ploutos.errors import ConfigError
-from ploutos.market import Market
 from ploutos.models.policy import ObsBuilderLike
 from ploutos.obs.builders import make_obs_builder, obs_lookback
 from ploutos.obs.compact import CompactObs
@@ -86,7 +86,7 @@ class Ensemble(nn.Module):
         if len(weights) != len(members) or min(weights) < 0 or abs(sum(weights) - 1) > 1e-9:
             raise ValueError(f"weights must be {len(members)} non-negative numbers summing to 1")
         self.weights = [float(w) for w in weights]
-        self._builders: tuple[Market, list[ObsBuilderLike]] | None = None
+        self._builders: tuple[ObsBuilderLike, list[ObsBuilderLike]] | None = None
 
     @property
     def active(self) -> list[int]:
@@ -96,13 +96,13 @@ class Ensemble(nn.Module):
         return [i for i, w in enumerate(self.weights) if w > 0]
 
     def member_builders(self, obs_builder: ObsBuilderLike) -> list[ObsBuilderLike]:
-        market = obs_builder.market
-        if self._builders is None or self._builders[0] is not market:
+        if self._builders is None or self._builders[0] is not obs_builder:
+            market = obs_builder.market
             builders = [
                 obs_builder if _reads_like(cfg, obs_builder) else make_obs_builder(cfg, market)
                 for cfg in self.obs_cfgs
             ]
-            self._builders = (market, builders)
+            self._builders = (obs_builder, builders)
         return self._builders[1]
 
     def _each(self, method: str, obs: CompactObs, obs_builder: ObsBuilderLike, **kw: Any) -> list:

@@ -1,0 +1,125 @@
+"""The Ensemble policy over untrained members on a toy market: copies of one member give
+that member's outputs exactly, a mixed v6 MLP + v7 transformer ensemble renders each
+member's own observation from the caller's market (a permuted market too), and the vote
+over different members follows the rule in any member order."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import make_toy_market
+from omegaconf import OmegaConf
+
+from ploutos.ensemble import Ensemble
+from ploutos.ensemble.rules import vote
+from ploutos.env.actions import make_action_space
+from ploutos.errors import ConfigError
+from ploutos.models import make_policy
+from ploutos.obs import make_obs_builder
+from ploutos.obs.compact import CompactObs
+
+V6 = OmegaConf.create({"name": "v6"})
+V7 = OmegaConf.create({"name": "v7", "lookback": 10})
+SMALL_TRANSFORMER = {"d_model": 16, "n_heads": 2, "temporal_layers": 1, "cross_layers": 1,
+                     "head_hidden": 16}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def market():
+    return make_toy_market(n_days=120, n_assets=3, n_features=5)
+
+
+def member(market, obs_cfg, mode: str = "discrete", seed: int = 0, **model_overrides):
+    model = "mlp" if obs_cfg.name == "v6" else "transformer"
+    model_cfg = OmegaConf.load(f"conf/model/{model}.yaml")
+    model_cfg.update({"hidden_sizes": [16, 16]} if model == "mlp" else SMALL_TRANSFORMER)
+    model_cfg.update(model_overrides)
+    torch.manual_seed(seed)
+    space = make_action_space(mode, market.n_assets)
+    builder = make_obs_builder(obs_cfg, market)
+    return make_policy(OmegaConf.create({"model": model_cfg}), builder, space).eval()
+
+
+def batch(builder, n: int = 40) -> CompactObs:
+    gen = torch.Generator().manual_seed(1)
+    day = builder.min_day + torch.randint(0, 30, (n,), generator=gen)
+    return CompactObs(day, torch.rand((n, builder.portfolio_dim), generator=gen))
+
+
+@pytest.mark.parametrize("rule", ["vote", "mean_probs", "best_val", "weighted"])
+def test_copies_of_one_member_give_its_outputs_exactly(market, rule) -> None:
+    policy = member(market, V6)
+    builder = make_obs_builder(V6, market)
+    obs = batch(builder)
+    weights = [0.0, 1.0, 0.0] if rule == "best_val" else [0.2, 0.5, 0.3]
+    ensemble = Ensemble([policy] * 3, [V6] * 3, rule, None if rule == "vote" else weights)
+    expected = policy.act(obs, builder, deterministic=True)
+    assert torch.equal(ensemble.act(obs, builder, deterministic=True), expected)
+    if rule != "vote":
+        assert torch.equal(ensemble.action_probs(obs, builder), policy.action_probs(obs, builder))
+        torch.testing.assert_close(ensemble.value(obs, builder), policy.value(obs, builder))
+
+
+def test_copies_in_weights_mode_give_the_member_target_weights(market) -> None:
+    policy = member(market, V6, "weights")
+    builder = make_obs_builder(V6, market)
+    obs = batch(builder)
+    ensemble = Ensemble([policy] * 3, [V6] * 3, "mean_probs")
+    target = policy.action_probs(obs, builder)
+    torch.testing.assert_close(ensemble.action_probs(obs, builder), target, rtol=0, atol=1e-7)
+    logits = ensemble.act(obs, builder, deterministic=True)
+    assert logits.shape == (40, 4) and logits.dtype == torch.float32
+    torch.testing.assert_close(torch.softmax(logits, -1), target, rtol=0, atol=1e-6)
+    with pytest.raises(ConfigError, match="ensemble.name: vote needs discrete actions"):
+        Ensemble([policy] * 3, [V6] * 3, "vote")
+
+
+def test_mixed_observations_render_from_the_callers_market(market) -> None:
+    mlp, transformer = member(market, V6, seed=1), member(market, V7, seed=2)
+    ensemble = Ensemble([mlp, transformer], [V6, V7], "mean_probs")
+    for caller in (make_obs_builder(V7, market), make_obs_builder(V6, market)):
+        obs = batch(make_obs_builder(V7, market))  # days every member can observe
+        own = [make_obs_builder(V6, market), make_obs_builder(V7, market)]
+        manual = (mlp.action_probs(obs, own[0]) + transformer.action_probs(obs, own[1])) / 2
+        torch.testing.assert_close(ensemble.action_probs(obs, caller), manual, rtol=0, atol=1e-7)
+        builders = ensemble.member_builders(caller)
+        assert [b.name for b in builders] == ["v6", "v7"]
+        assert caller in builders  # the member reading the caller's obs uses its builder
+        assert all(b.market is market for b in builders)
+
+    # A permuted market (as permutation importance passes) is what every member then reads.
+    gen = torch.Generator().manual_seed(3)
+    shuffled = replace(
+        market, features=market.features[torch.randperm(market.n_days, generator=gen)]
+    )
+    caller = make_obs_builder(V7, shuffled)
+    obs = batch(caller)
+    own = [make_obs_builder(V6, shuffled), make_obs_builder(V7, shuffled)]
+    manual = (mlp.action_probs(obs, own[0]) + transformer.action_probs(obs, own[1])) / 2
+    torch.testing.assert_close(ensemble.action_probs(obs, caller), manual, rtol=0, atol=1e-7)
+    assert all(b.market is shuffled for b in ensemble.member_builders(caller))
+
+
+def test_vote_of_different_members_in_any_order(market) -> None:
+    policies = [member(market, V6, seed=s, init_log_std=0.0) for s in range(4)]
+    builder = make_obs_builder(V6, market)
+    obs = batch(builder, n=200)
+    modes = torch.stack([p.act(obs, builder, deterministic=True) for p in policies])
+    expected = vote(modes)
+    # Untrained members disagree often enough for the rule to matter.
+    assert (modes != modes[0]).any(dim=0).float().mean() > 0.3
+    for order in itertools.permutations(range(4)):
+        ensemble = Ensemble([policies[i] for i in order], [V6] * 4, "vote")
+        assert torch.equal(ensemble.act(obs, builder, deterministic=True), expected)
+    shares = Ensemble(policies, [V6] * 4, "vote").action_probs(obs, builder)
+    torch.testing.assert_close(shares.sum(-1), torch.ones(200, 3))
+
+
+def test_members_must_act_in_one_space(market) -> None:
+    with pytest.raises(ConfigError, match="ensemble.members: members act in different spaces"):
+        Ensemble([member(market, V6), member(market, V6, "weights")], [V6, V6], "mean_probs")
+    with pytest.raises(ConfigError, match="ensemble.name: must be one of"):
+        Ensemble([member(market, V6)], [V6], "median")
