@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from ploutos.config import CONF_DIR
 from ploutos.drift.config import DriftSettings, drift_settings
 from ploutos.drift.monitor import DriftMonitor
 from ploutos.drift.report import drift_report
 from ploutos.drift.scenarios import ar1_features, daily_returns, trade_pnls
 from ploutos.errors import ConfigError, DataError
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "drift"
+CONF = CONF_DIR / "drift"
 TRAIN, DAYS, ASSETS, FEATURES = 900, 1100, 4, 6
 
 

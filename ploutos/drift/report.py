@@ -2,16 +2,14 @@
 
 `drift_report` takes plain arrays, so an app that reads a checkpoint, a backtest report or a
 walk-forward fold can all call it: it runs the DriftMonitor and writes the three files
-atomically (temporary file in the same folder, fsync, rename), so a crashed run never leaves
-a half-written report behind.
+atomically (ploutos.io: temporary file in the same folder, fsync, rename), so a crashed run
+never leaves a half-written report behind.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,27 +27,11 @@ from omegaconf import DictConfig  # noqa: E402
 from ploutos.drift.config import DriftSettings, drift_settings  # noqa: E402
 from ploutos.drift.monitor import DriftMonitor, DriftResult  # noqa: E402
 from ploutos.errors import ConfigError, DataError  # noqa: E402
+from ploutos.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 JSON_FILE, CSV_FILE, CHART_FILE = "drift.json", "drift.csv", "drift.png"
 # Heat map colour scale: a feature's score / its threshold, 1 = at the alarm line.
 HEAT_MAX = 3.0
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write via a temporary file in the same folder, fsync, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def feature_drift_scores(result: DriftResult, settings: DriftSettings) -> np.ndarray | None:
@@ -162,10 +144,9 @@ def drift_report(
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     atomic_write_bytes(out / CHART_FILE, buffer.getvalue())
-    atomic_write_bytes(out / CSV_FILE, table.to_csv(index=False).encode("utf-8"))
+    atomic_write_text(out / CSV_FILE, table.to_csv(index=False))
     summary["files"] = {"json": JSON_FILE, "csv": CSV_FILE, "chart": CHART_FILE}
-    text = json.dumps(_json_ready(summary), indent=2) + "\n"
-    atomic_write_bytes(out / JSON_FILE, text.encode("utf-8"))
+    atomic_write_text(out / JSON_FILE, json.dumps(_json_ready(summary), indent=2) + "\n")
     return summary
 
 
