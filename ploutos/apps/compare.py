@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ploutos.ensemble import EnsembleSpec, ensemble_beside
 from ploutos.errors import ConfigError
 from ploutos.evaluation.checkpoint import load_checkpoints
 from ploutos.evaluation.compare import compare_models
@@ -14,18 +15,29 @@ from ploutos.evaluation.report import console_table, tests_table, write_compare_
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict:
-    """`python compare.py ckpts=[A,B]`: load, compare on the same windows, write, print."""
-    if not cfg.get("ckpts"):
+    """`python compare.py ckpts=[A,B]`: load, compare on the same windows, write, print.
+    With `ensemble=RULE` the ensemble (of ensemble.members, else of the ckpts) is model 0,
+    beside the ckpts."""
+    spec = EnsembleSpec.from_config(cfg.get("ensemble"))
+    if not cfg.get("ckpts") and (spec is None or not spec.members):
         raise ConfigError("ckpts", "give the checkpoints to compare: python compare.py ckpts=[A,B]")
-    models = load_checkpoints(list(cfg.ckpts), device=str(cfg.device))
+    models = load_checkpoints(list(cfg.ckpts or []), device=str(cfg.device))
+    windows = {
+        "split": cfg.split,
+        "episodes": cfg.episodes,
+        "days": cfg.days,
+        "seed": int(cfg.seed),
+        "start": None if cfg.start is None else str(cfg.start),
+        "end": None if cfg.end is None else str(cfg.end),
+    }
+    if spec is not None:
+        models = ensemble_beside(
+            spec, models, str(cfg.device), horizon=int(cfg.horizon),
+            risk_free=float(cfg.risk_free), **windows,
+        )  # fmt: skip
     comparison = compare_models(
         models,
-        split=cfg.split,
-        episodes=cfg.episodes,
-        days=cfg.days,
-        seed=int(cfg.seed),
-        start=None if cfg.start is None else str(cfg.start),
-        end=None if cfg.end is None else str(cfg.end),
+        **windows,
         baselines=list(cfg.baselines),
         horizon=int(cfg.horizon),
         risk_free=float(cfg.risk_free),
@@ -33,7 +45,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         reference=int(cfg.reference),
         against=list(cfg.against),
     )
-    extra = {"checkpoints": [str(m.path) for m in models]}
+    extra: dict = {"checkpoints": [str(m.path) for m in models if m.path is not None]}
+    if spec is not None:
+        extra["ensemble"] = models[0].doc
+        if not spec.members:  # the ckpts are the members: their mean beside the ensemble
+            sharpes = [comparison.metrics[n]["sharpe"] for n in comparison.names[1:]]
+            extra["members_mean_sharpe"] = sum(sharpes) / len(sharpes)
     files = write_compare_report(comparison, out_dir, extra)
     print(f"compare on {comparison.description}")
     print(console_table(comparison.metrics))
