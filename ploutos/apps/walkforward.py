@@ -10,6 +10,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.apps.train import train
+from ploutos.ensemble import EnsembleSpec
+from ploutos.ensemble.walkforward import fold_ensemble
 from ploutos.evaluation.backtest import run_backtest
 from ploutos.evaluation.checkpoint import (
     LoadedModel,
@@ -47,6 +49,7 @@ def run_fold(
 ) -> dict[str, Any]:
     """Train, select and test fold `fold`; write fold.json and equity.csv into out_dir."""
     out = Path(out_dir)
+    spec = EnsembleSpec.from_config(cfg.get("ensemble"))  # checked before any training
     plan = plan or plan_folds(cfg)
     fcfg = fold_config(cfg, plan, fold, out / "train")
     splits = plan.folds[fold]
@@ -56,8 +59,12 @@ def run_fold(
     ckpt = best_checkpoint(summary)
     policy = load_policy(ckpt, fcfg, market)
     opts = cfg.walkforward
+    model = LoadedModel(policy=policy, cfg=fcfg, market=market, report=report)
+    if spec is not None:  # more members trained on this fold, combined (best_val re-selects)
+        model = fold_ensemble(spec, fcfg, market, report, summary, train_fn or train,
+                              int(opts.horizon), float(opts.risk_free))  # fmt: skip
     result = run_backtest(
-        LoadedModel(policy=policy, cfg=fcfg, market=market, report=report),
+        model,
         split="test",
         baselines=list(opts.baselines),
         horizon=int(opts.horizon),
@@ -86,6 +93,8 @@ def run_fold(
             for name, m in result.metrics.items()
         },
     }
+    if spec is not None:
+        doc["ensemble"] = model.doc
     write_json(out / FOLD_FILE, doc)
     atomic_write_text(out / "equity.csv", equity.to_csv(index=False))
     print(f"fold {fold} test: " + "; ".join(
