@@ -20,6 +20,8 @@ BUILT_IN = {
     "ppo": "ploutos.algos.ppo.PPO",
     "reinforce": "ploutos.algos.reinforce.Reinforce",
     "a2c": "ploutos.algos.a2c.A2C",
+    "dqn": "ploutos.algos.dqn.DQN",
+    "sac": "ploutos.algos.sac.SAC",
 }
 
 
