@@ -54,7 +54,7 @@ class DQN(OffPolicyAlgorithm):
     def validate_config(cls, algo: DictConfig) -> None:
         super().validate_config(algo)
         positive_ints(algo, ("target_update_interval",))
-        positive_floats(algo, ("max_grad_norm",))
+        positive_floats(algo, ("max_grad_norm", "learning_rate"))
         unit_interval(
             algo, ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
         )

@@ -34,7 +34,7 @@ class OffPolicyAlgorithm(Algorithm):
             algo, ("buffer_size", "batch_size", "learning_starts", "gradient_steps", "n_step")
         )
         unit_interval(algo, ("gamma", "tau", "per_alpha", "per_beta"))
-        positive_floats(algo, ("learning_rate", "per_eps"))
+        positive_floats(algo, ("per_eps",))
         booleans(algo, ("checkpoint_replay",))
         if algo.get("replay") not in REPLAYS:
             raise ConfigError(

@@ -1,0 +1,107 @@
+"""SAC on target weights: valid weights, the temperature moving toward its entropy target,
+the squashed log-prob, resume with the replay buffer, and the action-mode check."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+from conftest import make_toy_market
+from omegaconf import OmegaConf
+
+from ploutos.algos.sac import SAC
+from ploutos.errors import ConfigError
+from ploutos.models.policy import Policy
+
+
+def sac_cfg(**overrides):
+    cfg = OmegaConf.create(
+        {
+            "seed": 11,
+            "total_timesteps": 4000,
+            "ent_coef": 0.0,
+            "env": OmegaConf.load("conf/env/default.yaml"),
+            "obs": OmegaConf.load("conf/obs/v6.yaml"),
+            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
+            "model": OmegaConf.load("conf/model/mlp.yaml"),
+            "algo": OmegaConf.load("conf/algo/sac.yaml"),
+        }
+    )
+    cfg.env.action_mode, cfg.env.episode_days = "weights", 20
+    cfg.model.hidden_sizes = [16, 16]
+    cfg.algo.update(
+        {"n_envs": 8, "n_steps": 4, "buffer_size": 500, "learning_starts": 64, "batch_size": 32}
+    )
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
+
+
+def test_policy_gives_valid_target_weights_and_a_squashed_log_prob():
+    module = SAC(sac_cfg(), make_toy_market(n_days=120))
+    policy, builder, obs = module.policy, module.env.obs_builder, module.next_obs
+    assert isinstance(policy, Policy)
+    weights = policy.action_probs(obs, builder)
+    assert weights.shape == (8, 5) and bool((weights >= 0).all())
+    assert torch.allclose(weights.sum(-1), torch.ones(8))
+    actions = policy.act(obs, builder)
+    assert float(actions.abs().max()) <= 3.0
+    # log pi of a squashed sample, by torch.distributions: Normal + tanh + scale transforms.
+    torch.manual_seed(0)
+    sample, logp = policy.sample(obs, builder)
+    mean = policy.body.decide(policy.encode_market(builder, obs.day), obs.portfolio)[0]
+    dist = torch.distributions.TransformedDistribution(
+        torch.distributions.Normal(mean, policy.log_std.exp()),
+        [torch.distributions.TanhTransform(), torch.distributions.AffineTransform(0.0, 3.0)],
+    )
+    expected = dist.log_prob(sample.clamp(-3 + 1e-5, 3 - 1e-5)).sum(-1)
+    assert torch.allclose(logp, expected, atol=2e-3)
+    assert policy.value(obs, builder).shape == (8,)
+
+
+def test_temperature_moves_toward_the_entropy_target():
+    module = SAC(sac_cfg(), make_toy_market(n_days=120))
+    optimizers = module.configure_optimizers()
+    stats = [module.run_iteration(optimizers) for _ in range(6)]
+    # The initial policy's entropy (std e^-0.5 per logit) is far above -(A + 1) = -5.
+    assert stats[-1]["entropy"] > module.target_entropy
+    assert stats[-1]["alpha"] < stats[2]["alpha"] < 1.0
+    assert math.isfinite(stats[-1]["q_loss"]) and stats[-1]["q_loss"] > 0
+
+
+def test_resume_with_the_replay_buffer_matches_a_straight_run():
+    market = make_toy_market(n_days=120)
+    straight = SAC(sac_cfg(), market)
+    optimizers = straight.configure_optimizers()
+    for _ in range(3):
+        straight.run_iteration(optimizers)
+    saved = {
+        "state_dict": straight.state_dict(),
+        "optimizers": [o.state_dict() for o in optimizers],
+    }
+    straight.on_save_checkpoint(saved)
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    expected = [straight.run_iteration(optimizers) for _ in range(2)]
+
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    torch.manual_seed(99)
+    resumed = SAC(sac_cfg(), market)
+    resumed.load_state_dict(loaded["state_dict"])
+    resumed_optimizers = resumed.configure_optimizers()
+    for opt, state in zip(resumed_optimizers, loaded["optimizers"], strict=True):
+        opt.load_state_dict(state)
+    resumed.on_load_checkpoint(loaded)
+    got = [resumed.run_iteration(resumed_optimizers) for _ in range(2)]
+    for a, b in zip(expected, got, strict=True):
+        for key in ("q_loss", "policy_loss", "alpha", "replay_size"):
+            assert a[key] == b[key], key
+    assert torch.equal(resumed.log_alpha, straight.log_alpha)
+
+
+def test_sac_refuses_discrete_actions():
+    with pytest.raises(ConfigError, match="^env.action_mode:.*squashed_gaussian"):
+        SAC(sac_cfg(**{"env.action_mode": "discrete"}), make_toy_market(n_days=120))
