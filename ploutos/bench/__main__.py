@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("env", "train", "features", "drift")
+BENCHMARKS = ("env", "train", "features", "drift", "ensemble")
 
 
 def main() -> None:
