@@ -3,6 +3,8 @@ paper account over it (sim broker, in-process sessions)."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -49,6 +51,21 @@ def tiny_checkpoint(out: Path, iterations: int = 1) -> Path:
     path = out / "checkpoints" / "last.ckpt"
     atomic_torch_save(ckpt, path)
     return path
+
+
+@functools.cache
+def shared_checkpoint() -> Path:
+    """One tiny checkpoint per test process (training it takes a few seconds)."""
+    return tiny_checkpoint(Path(tempfile.mkdtemp(prefix="paper-ckpt-")))
+
+
+def backtest_log(ckpt: Path, start: str, end: str):
+    """The backtest's engine log of the checkpoint's policy on [start, end]."""
+    from ploutos.evaluation.backtest import AGENT, run_backtest
+    from ploutos.evaluation.checkpoint import load_checkpoint
+
+    result = run_backtest(load_checkpoint(ckpt), start=start, end=end, baselines=(), n_boot=10)
+    return result.runs[AGENT][0].log
 
 
 def open_account(

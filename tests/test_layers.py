@@ -22,7 +22,7 @@ LAYERS = (
     ("config",),
     ("training", "evaluation", "drift"),
     ("ensemble",),
-    ("sweeper",),
+    ("sweeper", "paper"),
     ("studies", "bench"),
     ("apps",),
 )

@@ -187,6 +187,25 @@ class Ledger:
             raise
         return cls(db, conn, fd)
 
+    @staticmethod
+    def read_state(path: str | os.PathLike) -> LedgerState:
+        """The state of a ledger on disk, read-only and without the lock (for `status`, which
+        may look while a session runs)."""
+        db = Path(path)
+        if not db.is_file():
+            raise LedgerError(f"{db}: no paper ledger there")
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT seq, recorded_at, trade_date, kind, key, payload FROM events ORDER BY seq"
+            ).fetchall()
+        finally:
+            conn.close()
+        state = LedgerState()
+        for row in rows:
+            state.apply(Event(*row[:5], json.loads(row[5])))
+        return state
+
     def close(self) -> None:
         self._conn.close()
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
