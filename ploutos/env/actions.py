@@ -25,8 +25,10 @@ from ploutos.errors import ConfigError
 
 if TYPE_CHECKING:
     from gymnasium import spaces
+    from omegaconf import DictConfig
 
     from ploutos.env.params import EnvParams
+    from ploutos.market import Market
 
 # Logits beyond +-10 saturate the softmax; the bound keeps the Box finite for tools that sample.
 LOGIT_BOUND = 10.0
@@ -64,6 +66,11 @@ class ActionSpace:
         """Per-asset action probabilities [N, A, 3] or deterministic target weights [N, A + 1]."""
         raise NotImplementedError
 
+    def bind(self, market: Market, env_cfg: DictConfig) -> ActionSpace:
+        """The object the env steps with over `market`: a sizing rule computes its causal
+        per-day tables here (ploutos/env/sizing.py); the plain modes need nothing."""
+        return self
+
     def orders(
         self,
         actions: torch.Tensor,
@@ -71,8 +78,10 @@ class ActionSpace:
         shares: torch.Tensor,
         price: torch.Tensor,
         params: EnvParams,
+        fill_day: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(sell_shares [N, A], buy_outlays [N, A], what the env records as last actions)."""
+        """(sell_shares [N, A], buy_outlays [N, A], what the env records as last actions);
+        fill_day [N] is the day the orders fill (decided on fill_day - 1)."""
         raise NotImplementedError
 
     def gym_space(self) -> spaces.Space:
@@ -107,7 +116,7 @@ class DiscreteActions(ActionSpace):
     def probabilities(self, dist: ActionDist) -> torch.Tensor:
         return dist.probs
 
-    def orders(self, actions, cash, shares, price, params):
+    def orders(self, actions, cash, shares, price, params, fill_day):
         equity_at_fill = cash + (shares * price).sum(dim=1)
         sells, outlays = discrete_orders(actions, shares, price, equity_at_fill, params)
         return sells, outlays, actions
@@ -144,7 +153,7 @@ class WeightActions(ActionSpace):
         # The env's order rule: the softmax of the logits is the target allocation.
         return torch.softmax(dist.mode(), dim=-1)
 
-    def orders(self, actions, cash, shares, price, params):
+    def orders(self, actions, cash, shares, price, params, fill_day):
         sells, outlays, weights = weight_orders(actions, cash, shares, price, params)
         return sells, outlays, weights.to(torch.float32)
 
@@ -164,6 +173,12 @@ ACTION_SPACES: dict[str, type[ActionSpace]] = {
     "discrete": DiscreteActions,
     "weights": WeightActions,
 }
+
+# Sizing rules for per-asset timing actions (RL decides when, the rule how much); they
+# subclass DiscreteActions, so they are registered after it.
+from ploutos.env.sizing import SIZING_RULES  # noqa: E402
+
+ACTION_SPACES.update(SIZING_RULES)
 
 
 def make_action_space(mode: str, n_assets: int) -> ActionSpace:

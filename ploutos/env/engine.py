@@ -92,7 +92,7 @@ def _trade_tensors(
     so that torch.compile fuses it (the price gathers included) into a few loops."""
     price = fill_prices.index_select(0, fill_day)
     close = closes.index_select(0, fill_day)
-    sells, outlays, last_actions = space.orders(actions, cash, shares, price, params)
+    sells, outlays, last_actions = space.orders(actions, cash, shares, price, params, fill_day)
     fills = execute(cash, shares, entry, price, sells, outlays, params)
     equity = fills.cash + (fills.shares * close).sum(dim=1)
     peak = torch.maximum(prev_peak, equity)
@@ -138,6 +138,7 @@ class TradingEnv:
         split: SplitRange,
         seed: int = 0,
         evaluation: bool = False,
+        action_space: ActionSpace | None = None,
     ) -> None:
         self.market = market
         self.params = params
@@ -148,7 +149,8 @@ class TradingEnv:
         self.split = split
         self.evaluation = evaluation
         self.device = market.device
-        self.action_space = make_action_space(params.action_mode, self.n_assets)
+        # make_env passes the space bound to the market (a sizing rule's causal tables).
+        self.action_space = action_space or make_action_space(params.action_mode, self.n_assets)
         self.reward_looks_ahead = reward.looks_ahead
         # First decision day: features (and the v7 window) defined; last fill: split's last day.
         self.first_day = max(split.start, obs_builder.min_day)

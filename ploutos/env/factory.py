@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from ploutos.env.actions import make_action_space
 from ploutos.env.engine import TradingEnv
 from ploutos.env.params import EnvParams
 from ploutos.errors import ConfigError
@@ -38,6 +39,7 @@ def make_env(
             f"'{cfg.reward.name}' looks ahead at future prices; evaluation needs a causal "
             "reward such as pnl",
         )
+    space = make_action_space(params.action_mode, market.n_assets).bind(market, cfg.env)
     return TradingEnv(
-        market, params, builder, reward, n_envs, market.split(split), seed, evaluation
+        market, params, builder, reward, n_envs, market.split(split), seed, evaluation, space
     )

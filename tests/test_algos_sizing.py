@@ -1,0 +1,164 @@
+"""Hybrid sizing rules: vol targeting holds an always-long book near its target in calm and
+stressed regimes, every rule's table is causal, the EWMA matches a plain loop, and the
+timing actions mean what they say inside the env step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from ploutos.env import make_env
+from ploutos.env.sizing import (
+    SIZING_RULES,
+    kelly_weights,
+    log_returns,
+    vol_target_weights,
+)
+from ploutos.env.types import BUY, HOLD, SELL
+from ploutos.errors import ConfigError
+from ploutos.market import Market, SplitRange
+
+
+def regime_market(
+    n_days: int = 1600, switch: int = 800, seed: int = 0, calm: float = 0.10, n_assets: int = 2
+) -> Market:
+    """Uncorrelated assets at `calm` annual volatility, then 4x that from `switch` on."""
+    rng = np.random.default_rng(seed)
+    daily = np.where(np.arange(n_days) < switch, calm, 4 * calm)[:, None] / np.sqrt(252)
+    shocks = rng.normal(0.0, 1.0, (n_days, n_assets))
+    close = 100.0 * np.exp(np.cumsum(shocks * daily, axis=0))
+    t = torch.tensor(close, dtype=torch.float64)
+    return Market(
+        dates=np.datetime64("2000-01-03") + np.arange(n_days).astype("timedelta64[D]"),
+        tickers=tuple("ABCDEFGH"[:n_assets]),
+        close=t,
+        fill=t.clone(),
+        features=torch.zeros((n_days, n_assets, 1)),
+        feature_names=("zero",),
+        splits={"train": SplitRange("train", 1, n_days)},
+        warmup=1,
+    )
+
+
+def env_cfg(rule: str, **sizing):
+    return OmegaConf.create(
+        {
+            "env": {
+                "action_mode": rule,
+                "episode_days": None,
+                "commission_bps": 0.0,
+                "slippage_bps": 0.0,
+                "sizing": {"cap": 1.0, "band": 0.0, **sizing},
+            },
+            "obs": {"name": "v6"},
+            "reward": {"name": "pnl", "scale": 1.0},
+        }
+    )
+
+
+def run_always(market: Market, cfg, code: int) -> np.ndarray:
+    env = make_env(cfg, market, n_envs=1, split="train", evaluation=True)
+    env.reset()
+    equity = [float(env.equity[0])]
+    for _ in range(env.episode_days):
+        _, _, terminated, _, info = env.step(torch.full((1, market.n_assets), code))
+        equity.append(float(info["equity"][0]))
+        if bool(terminated[0]):
+            break
+    return np.asarray(equity)
+
+
+@pytest.mark.parametrize(("n_assets", "calm"), [(1, 0.10), (3, 0.16)])
+def test_vol_target_keeps_an_always_long_book_near_target_in_each_regime(n_assets, calm):
+    # One asset at 10% then 40%; three uncorrelated at 16% then 64%, where the calm book's
+    # gross exposure 3 x (0.1 / sqrt(3)) / 0.16 = 1.08 is trimmed to 1 (about 9.2%).
+    market = regime_market(n_assets=n_assets, calm=calm)
+    equity = run_always(market, env_cfg("vol_target", sigma_target=0.10, span=60), BUY)
+    r = np.diff(np.log(equity))
+    # Fills start on day 2; skip the EWMA warm-up (and its catch-up after the switch).
+    calm, stressed = r[200:798], r[950:]
+    for part in (calm, stressed):
+        realized = part.std() * np.sqrt(252)
+        assert 0.08 <= realized <= 0.12, realized
+
+
+def test_ewma_volatility_matches_a_plain_loop():
+    market = regime_market(n_days=300, switch=150)
+    weights = vol_target_weights(market.close, 0.10, span=20, cap=1.0)
+    r = log_returns(market.close)
+    lam, var = 2.0 / 21.0, r[1] ** 2
+    for t in range(2, 200):
+        var = (1 - lam) * var + lam * r[t] ** 2
+    sigma = np.sqrt(var * 252)
+    raw = (0.10 / np.sqrt(2)) / sigma
+    # Cross term of the book's variance from the same recursion on products.
+    cov = r[1, 0] * r[1, 1]
+    for t in range(2, 200):
+        cov = (1 - lam) * cov + lam * r[t, 0] * r[t, 1]
+    book = np.sqrt(raw @ np.array([[var[0], cov], [cov, var[1]]]) @ raw * 252)
+    expected = np.minimum(raw * 0.10 / book, 1.0)
+    expected /= max(expected.sum(), 1.0)
+    np.testing.assert_allclose(weights[199], expected, rtol=1e-9)
+    assert (weights[:21] == 0).all()  # warm-up
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        lambda c: vol_target_weights(c, 0.10, span=30, cap=0.5),
+        lambda c: kelly_weights(c, kappa=0.25, window=40, cap=0.5),
+    ],
+    ids=["vol_target", "kelly"],
+)
+def test_sizer_rows_do_not_change_when_later_bars_change(table):
+    market = regime_market(n_days=400, switch=200)
+    base = table(market.close)
+    t = 250
+    changed = market.close.clone()
+    changed[t + 1 :] *= torch.exp(torch.randn_like(changed[t + 1 :]) * 0.2)
+    other = table(changed)
+    np.testing.assert_array_equal(base[: t + 1], other[: t + 1])
+    assert not np.array_equal(base[t + 2 :], other[t + 2 :])  # later rows do read them
+
+
+def test_kelly_sizes_a_positive_edge_and_ignores_a_negative_one():
+    n = 400
+    rng = np.random.default_rng(1)
+    r = np.stack([rng.normal(0.002, 0.01, n), rng.normal(-0.002, 0.01, n)], axis=1)
+    close = torch.tensor(100.0 * np.exp(np.cumsum(r, axis=0)))
+    w = kelly_weights(close, kappa=0.25, window=120, cap=0.5)
+    window = r[1:][-120:]
+    f = 0.25 * window[:, 0].mean() / window[:, 0].var(ddof=1)
+    assert w[-1, 0] == pytest.approx(min(f, 0.5), rel=1e-9)
+    assert w[-1, 1] == 0.0 and (w[:120] == 0).all()
+
+
+def test_actions_mean_be_in_hold_and_get_out():
+    market = regime_market(n_days=300, switch=300)
+    cfg = env_cfg("vol_target", sigma_target=0.10, span=20)
+    env = make_env(cfg, market, n_envs=1, split="train", evaluation=True)
+    env.reset()
+    for _ in range(40):  # past the warm-up, flat
+        env.step(torch.full((1, 2), HOLD))
+    assert float(env.shares.abs().sum()) == 0.0
+    env.step(torch.tensor([[BUY, HOLD]]))
+    target = env.action_space.target_weights[int(env.day[0]) - 1]
+    weight = env.shares[0] * market.close[int(env.day[0])] / env.equity[0]
+    assert float(weight[0]) == pytest.approx(float(target[0]), rel=0.05)
+    assert float(env.shares[0, 1]) == 0.0
+    held = env.shares.clone()
+    env.step(torch.tensor([[HOLD, HOLD]]))
+    assert torch.equal(env.shares, held)
+    env.step(torch.tensor([[SELL, HOLD]]))
+    assert float(env.shares.abs().sum()) == 0.0
+
+
+def test_rules_are_action_modes_and_bad_keys_are_named():
+    assert set(SIZING_RULES) == {"vol_target", "kelly"}
+    market = regime_market(n_days=200, switch=100)
+    with pytest.raises(ConfigError, match="^env.sizing.sigma_target:"):
+        make_env(env_cfg("vol_target", sigma_target=-1.0), market, 1)
+    with pytest.raises(ConfigError, match="^env.sizing.cap:"):
+        make_env(env_cfg("kelly", cap=2.0), market, 1)
