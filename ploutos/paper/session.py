@@ -147,8 +147,9 @@ class Session:
             q * float(session.market.close[idx, self.model.tickers.index(t)])
             for t, q in state.positions.items()
         )
+        expected = books.equity
         self.ledger.append("nav", trade_date, trade_date, {
-            "nav": nav, "expected": books.equity, "cash": state.cash,
+            "nav": nav, "expected": expected, "cash": state.cash,
             "positions": state.positions, "day": idx, "books": books.snapshot(),
         })  # fmt: skip
 
@@ -161,7 +162,7 @@ class Session:
         self.ledger.append("session_done", trade_date, trade_date,
                            {"status": "done", "orders": len(orders), "nav": nav})  # fmt: skip
         return SessionResult(trade_date, "done", [o.to_dict() for o in orders], fills, nav,
-                             books.equity)  # fmt: skip
+                             expected)  # fmt: skip
 
     # ---- steps ----------------------------------------------------------------------------
 
