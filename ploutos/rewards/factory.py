@@ -7,11 +7,12 @@ from omegaconf import DictConfig
 from ploutos.errors import ConfigError
 from ploutos.market import Market
 from ploutos.rewards.base import Reward
+from ploutos.rewards.buy_bonus import BuyBonusReward
 from ploutos.rewards.diff_sharpe import DiffSharpeReward
 from ploutos.rewards.simple import DrawdownReward, PnlReward
 from ploutos.rewards.timing import TimingReward
 
-REWARDS = ("pnl", "v6_timing", "diff_sharpe", "drawdown")
+REWARDS = ("pnl", "v6_timing", "diff_sharpe", "drawdown", "buy_bonus")
 
 
 def _number(cfg: DictConfig, key: str, default: float, low: float | None = None) -> float:
@@ -49,6 +50,15 @@ def make_reward(reward_cfg: DictConfig, market: Market, n_envs: int) -> Reward:
     horizon = reward_cfg.get("horizon", 5)
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ConfigError("reward.horizon", f"must be a positive integer, got {horizon!r}")
+    if name == "buy_bonus":
+        return BuyBonusReward(
+            n_envs,
+            market,
+            scale,
+            horizon=horizon,
+            good_buy=_number(reward_cfg, "good_buy", 5.0, low=0.0),
+            bad_buy=_number(reward_cfg, "bad_buy", 2.0, low=0.0),
+        )
     return TimingReward(
         n_envs,
         market,
