@@ -7,10 +7,11 @@ import hydra
 from omegaconf import DictConfig
 
 from ploutos.apps.cli import one_line_errors
-from ploutos.config import CONF_DIR
-from ploutos.evaluation.walkforward import register_configs
+from ploutos.config import CONF_DIR, register_configs
+from ploutos.evaluation.walkforward import register_configs as register_walkforward_configs
 
 register_configs()
+register_walkforward_configs()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="walkforward")

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from ploutos.errors import ConfigError
 
-SCHEMA_NAME = "train_schema"
+SCHEMA_GROUP = "schema"  # train.yaml: `- schema: train`; walkforward.yaml overrides it
 # The one config folder: inside the package so that an installed wheel carries it; the
 # repository's top-level conf/ is a symlink to it, and every app and tool searches here.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -58,7 +58,9 @@ class TrainSchema:
 
 def register_configs() -> None:
     """Make the schema available to conf/train.yaml's defaults list."""
-    ConfigStore.instance().store(name=SCHEMA_NAME, node=TrainSchema)
+    ConfigStore.instance().store(
+        group=SCHEMA_GROUP, name="train", node=TrainSchema, package="_global_"
+    )
 
 
 def compose_train_config(overrides: Sequence[str] = ()) -> DictConfig:

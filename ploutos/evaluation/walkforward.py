@@ -37,7 +37,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ploutos.config import TrainSchema
+from ploutos.config import SCHEMA_GROUP, TrainSchema
 from ploutos.data.splits import walk_forward_folds
 from ploutos.errors import ConfigError, DataError
 from ploutos.evaluation.backtest import AGENT
@@ -51,7 +51,6 @@ from ploutos.evaluation.metrics import (
 from ploutos.evaluation.report import atomic_write_text, metrics_table, save_figure, write_json
 from ploutos.market import Market, SplitRange
 
-SCHEMA_NAME = "walkforward_schema"
 FOLD_FILE = "fold.json"
 # The stitched table: (metric, header, format), as the backtest report's table.
 STITCHED_COLUMNS = (
@@ -89,7 +88,9 @@ class WalkForwardSchema(TrainSchema):
 
 
 def register_configs() -> None:
-    ConfigStore.instance().store(name=SCHEMA_NAME, node=WalkForwardSchema)
+    ConfigStore.instance().store(
+        group=SCHEMA_GROUP, name="walkforward", node=WalkForwardSchema, package="_global_"
+    )
 
 
 # ---- folds ----------------------------------------------------------------------------------
