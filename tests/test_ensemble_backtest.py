@@ -24,6 +24,7 @@ from ploutos.ensemble.selection import validation_scores, validation_window
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, run_backtest
 from ploutos.evaluation.checkpoint import CheckpointError, load_checkpoint
+from ploutos.evaluation.importance import make_units, permutation_importance
 
 FAST = ("baselines=[buy_and_hold]", "n_boot=50")
 
@@ -184,3 +185,21 @@ def test_members_on_other_data_are_refused(ckpts, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="ensemble.temperature: must be a number > 0"):
         EnsembleSpec.from_config({"name": "weighted", "temperature": 0})
     assert EnsembleSpec.from_config({"name": "none"}) is None
+
+
+def test_permutation_importance_takes_an_ensemble(ckpts) -> None:
+    """Importance hands the policy shuffled markets; copies of one checkpoint must score
+    every shuffle exactly as the checkpoint alone does."""
+    single = load_checkpoint(ckpts[0])
+    ensemble = ensemble_for_backtest(spec("mean_probs", [str(ckpts[0])] * 3))
+    units = make_units(single.market.feature_names, kinds=("feature",))[:2]
+    results = [
+        permutation_importance(m.policy, m.market, m.cfg, units, split="test", n_repeats=2)
+        for m in (single, ensemble)
+    ]
+    assert results[0].baseline_sharpe == results[1].baseline_sharpe
+    for a, b in zip(results[0].rows, results[1].rows, strict=True):
+        assert a["name"] == b["name"]
+        assert a["sharpe_drop_mean"] == b["sharpe_drop_mean"]
+        assert a["action_change_mean"] == b["action_change_mean"]
+    assert any(row["action_change_mean"] > 0 for row in results[0].rows)
