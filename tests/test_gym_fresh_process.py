@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from ploutos.apps.gym import gym_config
 from ploutos.config import CONF_DIR, compose_train_config
 from ploutos.env.gym import PloutosEnv
+from ploutos.errors import ConfigError
 from ploutos.pipeline import build_market
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,6 +216,14 @@ def test_stable_baselines3_ppo_learns_from_a_fresh_process(tmp_path: Path) -> No
     assert got["episode_lengths"] == [episode_days] * (2048 // episode_days)
     assert all(np.isfinite(got["episode_returns"]))
     assert got["max_param_change"] > 0 and got["params_finite"] is True
+
+
+def test_overrides_compose_and_cannot_be_mixed_with_a_ready_cfg() -> None:
+    cfg = gym_config(None, ["obs=v7", "env=weights"])
+    assert (cfg.obs.name, cfg.env.action_mode, cfg.model.name) == ("v7", "weights", "transformer")
+    with pytest.raises(ConfigError, match="overrides"):
+        gym_config(cfg, ["obs=v6"])
+    assert gym_config(cfg, None) is cfg
 
 
 def package_sources(dest: Path) -> Path:
