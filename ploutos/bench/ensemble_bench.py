@@ -1,9 +1,10 @@
 """Ensemble backtest cost: `python -m ploutos.bench ensemble [--members 3] [--days 2000]`.
 
-Wall time of a deterministic test-split backtest (no baselines) of one mlp/v6 policy and of
+CPU time of a deterministic test-split backtest (no baselines) of one mlp/v6 policy and of
 ensembles of `--members` such policies under each rule, on a random market (15 assets,
 85 features), and each ensemble's time as a multiple of the single model's. Medians of
-`--repeats` runs; the members' market is shared, so the extra cost is the members' forwards.
+`--repeats` interleaved rounds; the members' market is shared, so the extra cost is the
+members' forwards.
 """
 
 from __future__ import annotations
@@ -26,20 +27,19 @@ from ploutos.models import make_policy
 from ploutos.obs.builders import make_obs_builder
 
 
-def _seconds(model: LoadedModel, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run_backtest(model, split="test", baselines=(), n_boot=10)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def _cpu_seconds(model: LoadedModel) -> float:
+    """CPU seconds of one backtest: on a shared host, other processes' load inflates wall
+    time far more than the process's own CPU time (one thread, so CPU time ~ work)."""
+    started = time.process_time()
+    run_backtest(model, split="test", baselines=(), n_boot=10)
+    return time.process_time() - started
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ploutos.bench ensemble")
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--days", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     market = random_market(args.days, 15, 85, "cpu")
@@ -55,15 +55,23 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(seed)
         policy = make_policy(cfg, builder, space).eval()
         members.append(LoadedModel(policy=policy, cfg=cfg, market=market))
-    single = _seconds(members[0], args.repeats)
-    days = market.splits["test"].n_days
-    print(f"backtest of {days} test days, mlp/v6, 15 assets x 85 features, 1 thread")
-    print(f"  single model          {single:7.3f} s")
+    models = {"single model": members[0]}
     for rule in RULES:
-        spec = EnsembleSpec(rule=rule)
-        model = build_ensemble(spec, members, market.splits["test"].start)
-        seconds = _seconds(model, args.repeats)
-        print(f"  {args.members} members {rule:<10} {seconds:7.3f} s  {seconds / single:5.2f}x")
+        ensemble = build_ensemble(EnsembleSpec(rule=rule), members, market.splits["test"].start)
+        models[f"{args.members} members {rule}"] = ensemble
+    _cpu_seconds(members[0])  # first-run costs (lazy imports, allocator) are no model's
+    # Rounds interleave the models, so a slow spell of the host hits all of them alike.
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            times[name].append(_cpu_seconds(model))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    single = medians["single model"]
+    days = market.splits["test"].n_days
+    print(f"backtest of {days} test days, mlp/v6, 15 assets x 85 features, 1 thread, "
+          f"median CPU seconds of {args.repeats} interleaved rounds")  # fmt: skip
+    for name, seconds in medians.items():
+        print(f"  {name:<24} {seconds:7.3f} s  {seconds / single:5.2f}x")
 
 
 if __name__ == "__main__":
