@@ -28,6 +28,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.errors import TrainingDiverged
+from ploutos.io import remove_stale_temp_files
 from ploutos.market import Market
 from ploutos.training.callbacks import (
     EnvStepCheckpoint,
@@ -39,6 +40,11 @@ from ploutos.training.callbacks import (
 from ploutos.training.checkpoint_io import AtomicCheckpointIO
 from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
+from ploutos.training.resume import (
+    check_resumable,
+    check_resume_data,
+    read_resume_checkpoint,
+)
 from ploutos.training.summary import write_summary
 from ploutos.training.validate import validate_training
 
@@ -77,6 +83,9 @@ def run(cfg: DictConfig) -> float | None:
     """Hydra entry: validate, build the market, train. Returns the best monitored eval
     metric (what a Hydra sweeper optimizes), or None with summary_only."""
     validate_training(cfg)
+    if cfg.ckpt_path is not None:
+        # A resume that cannot continue fails here, before any data is loaded.
+        check_resumable(read_resume_checkpoint(cfg.ckpt_path), cfg, cfg.ckpt_path)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     # Imported here so `--cfg job` and config errors never pay for the data stack.
     from ploutos.pipeline import build_market
@@ -106,6 +115,14 @@ def train(
     out_dir = output_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(resolved_container(cfg))
+    if cfg.ckpt_path is not None:
+        ckpt = read_resume_checkpoint(cfg.ckpt_path)
+        check_resumable(ckpt, resolved, cfg.ckpt_path)
+        if market_meta is not None:
+            check_resume_data(ckpt, str(market_meta.get("fingerprint")), cfg.ckpt_path)
+        del ckpt
+    # A run killed mid-write left temporary files; the files they were for are intact.
+    remove_stale_temp_files(out_dir / "checkpoints")
     tr = resolved.trainer
     if tr.get("keep_freed_host_memory", False):
         keep_freed_memory()
@@ -176,9 +193,9 @@ def train(
     started = time.perf_counter()
     status, error = "completed", None
     try:
-        # Full checkpoints (optimizer, RNG, loop and callback state) are pickles: resume only
-        # from files you wrote or trust.
-        trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=False)
+        # Checkpoints hold tensors and plain types only: loaded without pickle, a file from
+        # elsewhere cannot run code.
+        trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
         if stopping.stopped_at is not None:
             status = "early_stopped"
     except FloatingPointError as err:
