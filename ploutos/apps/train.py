@@ -126,6 +126,13 @@ def train(
     tr = resolved.trainer
     if tr.get("keep_freed_host_memory", False):
         keep_freed_memory()
+    deterministic = bool(tr.get("deterministic", False))
+    if deterministic:
+        # Bit-identical same-seed runs (and kill -9 + resume) on the CPU: one intra-op thread
+        # (a parallel reduction sums in a thread-count dependent order) and deterministic
+        # kernels only; off by default, since it costs the second core.
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
     market = market.to(cfg.device)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = make_algorithm(resolved, market, market_meta)
@@ -180,6 +187,7 @@ def train(
         log_every_n_steps=int(tr.log_every_n_iterations),
         default_root_dir=str(out_dir),
         plugins=[AtomicCheckpointIO()],
+        deterministic=deterministic,
     )
 
     procs = int(trainer.world_size)

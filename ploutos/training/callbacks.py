@@ -180,12 +180,14 @@ class EnvStepCheckpoint(Callback):
     def last_good(self) -> str:
         return self.last_path or (self.periodic[-1] if self.periodic else "none written yet")
 
-    def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path) -> str:
-        # Refuse to write a checkpoint from non-finite weights (the last good one stays).
+    def check_weights(self, pl_module: pl.LightningModule) -> None:
+        """Refuse to write a checkpoint from non-finite weights (the last good one stays)."""
         check_finite_parameters(
             pl_module,
             f"iteration {pl_module.iterations} (last good checkpoint kept: {self.last_good})",
         )
+
+    def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path) -> str:
         trainer.save_checkpoint(path, weights_only=False)
         self.last_saved_steps = int(pl_module.env_steps)
         return str(path)
@@ -204,18 +206,28 @@ class EnvStepCheckpoint(Callback):
         batch_idx: int,
     ) -> None:
         steps = int(pl_module.env_steps)
+        periodic_due = crossed(self._before, steps, self.every)
+        if periodic_due or (self.save_best and self.evaluation.improved):
+            self.check_weights(pl_module)
         if self.save_best and self.evaluation.improved:
-            self.best_path = self.save(trainer, pl_module, self.dirpath / "best.ckpt")
-        if crossed(self._before, steps, self.every):
+            self.best_path = str(self.dirpath / "best.ckpt")
+            self.save(trainer, pl_module, Path(self.best_path))
+        if periodic_due:
             # No '=' in the name: Hydra's command line would reject it in ckpt_path=...
             path = self.dirpath / "periodic" / f"envsteps_{steps:012d}.ckpt"
-            self.periodic.append(self.save(trainer, pl_module, path))
+            # The lists are recorded before the writes, so every checkpoint lists itself;
+            # last.ckpt goes first, so a kill between the two leaves it the newest file.
+            self.periodic.append(str(path))
             if self.save_last:
-                self.last_path = self.save(trainer, pl_module, self.dirpath / "last.ckpt")
+                self.last_path = str(self.dirpath / "last.ckpt")
+                self.save(trainer, pl_module, Path(self.last_path))
+            self.save(trainer, pl_module, path)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.save_last:
-            self.last_path = self.save(trainer, pl_module, self.dirpath / "last.ckpt")
+            self.check_weights(pl_module)
+            self.last_path = str(self.dirpath / "last.ckpt")
+            self.save(trainer, pl_module, Path(self.last_path))
 
     def paths(self) -> dict[str, Any]:
         return {"best": self.best_path, "last": self.last_path, "periodic": list(self.periodic)}
