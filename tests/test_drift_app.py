@@ -95,3 +95,24 @@ def test_bad_path_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and str(missing) in lines[0]
+
+
+def test_backtest_report_gains_a_drift_section_only_when_asked(checkpoint: Path,
+                                                               tmp_path: Path) -> None:
+    from ploutos.apps.backtest import run as backtest
+
+    plain, with_drift = tmp_path / "plain", tmp_path / "drift"
+    common = [f"ckpt={checkpoint}", "baselines=[cash]", "n_boot=10"]
+    backtest(compose_config("backtest", common), plain)
+    assert not (plain / "drift.json").exists()
+    assert "Drift" not in (plain / "report.html").read_text()
+    backtest(compose_config("backtest", [*common, "drift=default", *SHORT]), with_drift)
+    page = (with_drift / "report.html").read_text()
+    assert "<h2>Drift (against the training period)</h2>" in page and "drift.png" in page
+    doc = json.loads((with_drift / "drift.json").read_text())
+    assert doc["monitored_days"] == load_checkpoint(checkpoint).market.split("test").n_days
+    # The section reuses the backtest's run of the window: the same returns as drift.py's.
+    standalone = tmp_path / "standalone"
+    run(_cfg(f"ckpt={checkpoint}", *SHORT), standalone)
+    pd.testing.assert_frame_equal(pd.read_csv(with_drift / "drift.csv"),
+                                  pd.read_csv(standalone / "drift.csv"))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ploutos.apps.drift import backtest_drift_section
+from ploutos.drift import drift_settings
 from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, run_backtest
@@ -20,6 +22,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     cfg says, write the report into out_dir and print the summary table and the timing
     analysis."""
     spec = EnsembleSpec.from_config(cfg.get("ensemble"))
+    drift_on = drift_settings(cfg.get("drift") or {"name": "none"}) is not None  # checked early
     if spec is None and not cfg.get("ckpt"):
         raise ConfigError("ckpt", "give the checkpoint to backtest: python backtest.py ckpt=PATH")
     if spec is not None and cfg.get("ckpt"):
@@ -49,7 +52,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
         risk_free=risk_free,
         n_boot=int(cfg.n_boot),
     )
-    files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra)
+    sections = []
+    if drift_on:
+        sections.append(backtest_drift_section(model, result, cfg, out_dir))
+    files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra, sections)
     print(f"backtest of {model.path or model.name} ({model.env_steps} env steps): "
           f"{result.description}")  # fmt: skip
     print(console_table(result.metrics))

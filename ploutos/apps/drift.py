@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from ploutos.drift import DriftMonitor, drift_report, drift_settings
 from ploutos.drift.config import DriftSettings
 from ploutos.errors import ConfigError
-from ploutos.evaluation.backtest import agent_policy_fn, resolve_windows
+from ploutos.evaluation.backtest import AGENT, BacktestResult, agent_policy_fn, resolve_windows
 from ploutos.evaluation.checkpoint import LoadedModel, load_checkpoint
 from ploutos.evaluation.metrics import simple_returns
 from ploutos.evaluation.runner import EpisodeLog, evaluation_config, run_policy
@@ -231,3 +231,19 @@ def walk_forward_alarms(cfg: DictConfig) -> Callable[[np.ndarray, np.ndarray], F
         raise ConfigError("drift", "data.walk_forward.retrain=drift needs a detector set: "
                                    "add drift=default")
     return lambda features, returns: fold_alarms(features, returns, settings)
+
+
+def backtest_drift_section(model: LoadedModel, result: BacktestResult, cfg: DictConfig,
+                           out_dir: Path) -> tuple[str, str]:
+    """The backtest report's drift section (drift.json/csv/png beside report.html): the
+    backtested window, or with random windows the split or date range they were drawn in."""
+    start = None if cfg.start is None else str(cfg.start)
+    end = None if cfg.end is None else str(cfg.end)
+    key = "start" if start is not None or end is not None else "split"
+    if len(result.windows) == 1:
+        window, log = result.windows[0], result.runs[AGENT][0].log
+    else:
+        window, log = resolve_windows(model, cfg.split, start, end)[0][0], None
+    summary = model_drift(model, window, cfg.drift, out_dir, log, key)
+    print(f"drift against the training period: {alarm_line(summary)}")
+    return "Drift (against the training period)", drift_html(summary)

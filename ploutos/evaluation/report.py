@@ -35,9 +35,11 @@ METRIC_KEYS = (
     "sortino",
     "calmar",
     "max_drawdown",
+    "max_drawdown_days",
     "win_rate",
     "profit_factor",
     "trades",
+    "fees",
     "turnover",
     "exposure",
     "buy_quality",
@@ -331,9 +333,14 @@ def image_tag(name: str, alt: str) -> str:
 
 
 def write_backtest_report(
-    result: BacktestResult, out_dir: Path, title: str = "Backtest", extra: dict | None = None
+    result: BacktestResult,
+    out_dir: Path,
+    title: str = "Backtest",
+    extra: dict | None = None,
+    more_sections: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Path]:
-    """Write metrics.json, equity/trades/actions CSVs, the plots and report.html."""
+    """Write metrics.json, equity/trades/actions CSVs, the plots and report.html; each of
+    more_sections, (heading, escaped HTML body), goes before the file list."""
     out = Path(out_dir)
     files = {
         "metrics": write_json(out / "metrics.json", metrics_document(result, extra)),
@@ -361,6 +368,7 @@ def write_backtest_report(
             image_tag("timing.png", "buy and sell timing histograms")
             + (f"<pre>{html.escape(timing_report(timing))}</pre>" if timing else ""),
         ),
+        *more_sections,
         ("Files", "<p>metrics.json, equity.csv, trades.csv, actions.csv</p>"),
     ]
     files["report"] = atomic_write_text(out / "report.html", html_page(title, sections))
