@@ -7,6 +7,12 @@ missing file prints as one line on stderr,
 
 and the app exits with status 2. The full traceback is shown when HYDRA_FULL_ERROR=1 or
 PLOUTOS_DEBUG=1 is set. Anything else is a bug and keeps its traceback.
+
+A run stopped by a signal (see ploutos/training/signals.py) saved and recorded itself and then
+raises RunInterrupted: the app exits with the shell's convention for a process ended by signal
+N, 128 + N (143 for SIGTERM, 130 for Ctrl-C, 138 for SIGUSR1). Raised as SystemExit, it passes
+through Hydra's job runner, so a multirun stops after the interrupted job and never starts the
+next ones.
 """
 
 from __future__ import annotations
@@ -20,7 +26,20 @@ from typing import Any, TypeVar
 from ploutos.errors import PloutosError
 
 EXIT_USAGE = 2
+EXIT_SIGNAL_BASE = 128
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RunInterrupted(Exception):
+    """A run that stopped cleanly on signal `signum` (its files are written)."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_SIGNAL_BASE + self.signum
 
 
 def debugging() -> bool:
@@ -40,5 +59,8 @@ def one_line_errors(task: F) -> F:
                 raise
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE) from None
+        except RunInterrupted as err:
+            print(f"interrupted: {err}", file=sys.stderr)
+            raise SystemExit(err.exit_status) from None
 
     return wrapper  # type: ignore[return-value]

@@ -8,14 +8,20 @@ output folder (Hydra's run dir unless trainer.output_dir says otherwise):
 
     checkpoints/{best,last}.ckpt, checkpoints/periodic/envsteps_N.ckpt
     csv/metrics.csv, tensorboard/, wandb/ (per the logger group)
-    summary.json
+    summary.json, train.log (Hydra's log of what ploutos.training.console writes)
+
+A stop signal (trainer.stop_signals) ends the run after the current iteration with last.ckpt
+and an `interrupted` summary naming the resume command (ploutos/training/signals.py).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ploutos.apps.cli import RunInterrupted
 from ploutos.errors import TrainingDiverged
 from ploutos.io import remove_stale_temp_files
 from ploutos.market import Market
@@ -38,6 +46,7 @@ from ploutos.training.callbacks import (
     Throughput,
 )
 from ploutos.training.checkpoint_io import AtomicCheckpointIO
+from ploutos.training.console import IterationLog, ensure_console
 from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
 from ploutos.training.resume import (
@@ -45,8 +54,11 @@ from ploutos.training.resume import (
     check_resume_data,
     read_resume_checkpoint,
 )
+from ploutos.training.signals import GracefulStop, StopNow, parse_signals, resume_command
 from ploutos.training.summary import write_summary
 from ploutos.training.validate import validate_training
+
+log = logging.getLogger(__name__)
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -60,6 +72,12 @@ def output_dir(cfg: DictConfig) -> Path:
 
 def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _resume_command(checkpoints: EnvStepCheckpoint) -> str | None:
+    """The command that continues this run from its newest checkpoint, if one was written."""
+    newest = checkpoints.last_path or (checkpoints.periodic[-1] if checkpoints.periodic else None)
+    return resume_command(_overrides(), str(Path(newest).resolve())) if newest else None
 
 
 def _devices(device: str, trainer_cfg: DictConfig) -> dict[str, Any]:
@@ -81,7 +99,9 @@ def _devices(device: str, trainer_cfg: DictConfig) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> float | None:
     """Hydra entry: validate, build the market, train. Returns the best monitored eval
-    metric (what a Hydra sweeper optimizes), or None with summary_only."""
+    metric (what a Hydra sweeper optimizes), or None with summary_only. A run stopped by a
+    signal raises RunInterrupted after writing its files (the exit status says so)."""
+    ensure_console()
     validate_training(cfg)
     if cfg.ckpt_path is not None:
         # A resume that cannot continue fails here, before any data is loaded.
@@ -91,10 +111,16 @@ def run(cfg: DictConfig) -> float | None:
     from ploutos.pipeline import build_market
 
     market, report = build_market(cfg)
-    print(report.summary())
+    log.info(report.summary())
     if cfg.summary_only:
         return None
     summary = train(cfg, market, report.market_meta(cfg))
+    if summary["status"] == "interrupted":
+        raise RunInterrupted(
+            signal.Signals[summary["signal"]],
+            f"{summary['signal']} at {summary['env_steps']:,} env steps; resume with: "
+            f"{summary['resume_command']}",
+        )
     return summary["best_eval"]["score"]
 
 
@@ -112,9 +138,12 @@ def train(
     from ploutos.evaluation import evaluate_policy
     from ploutos.models import parameter_summary
 
+    ensure_console()
     out_dir = output_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(resolved_container(cfg))
+    stop_signals = resolved.trainer.get("stop_signals", ("SIGTERM", "SIGINT"))
+    stop = GracefulStop(parse_signals(stop_signals))
     if cfg.ckpt_path is not None:
         ckpt = read_resume_checkpoint(cfg.ckpt_path)
         check_resumable(ckpt, resolved, cfg.ckpt_path)
@@ -133,6 +162,10 @@ def train(
         # kernels only; off by default, since it costs the second core.
         torch.set_num_threads(1)
         torch.use_deterministic_algorithms(True)
+    if (resolved.get("drift") or {}).get("name", "none") != "none":
+        from ploutos.apps.drift import log_validation_drift  # the detectors load only if asked
+
+        log_validation_drift(resolved, market)  # is validation a different regime?
     market = market.to(cfg.device)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = make_algorithm(resolved, market, market_meta)
@@ -146,6 +179,7 @@ def train(
         total_timesteps=int(resolved.total_timesteps),
         monitor=str(tr.monitor),
         mode=str(tr.mode),
+        split=str(tr.eval_split),
     )
     checkpoints = EnvStepCheckpoint(
         out_dir / "checkpoints",
@@ -162,10 +196,15 @@ def train(
     throughput = Throughput()
     # The `callbacks` group: any Lightning callback from a `_target_` node, after the app's.
     configured = [instantiate(node) for node in (resolved.get("callbacks") or {}).values()]
-    own: list[Callback] = [throughput, evaluation, checkpoints]
+    # Per iteration: the iteration's log line, then evaluation, checkpoints, stopping.
+    iteration_log = IterationLog(int(tr.log_every_n_iterations), int(resolved.total_timesteps))
+    own: list[Callback] = [throughput, iteration_log, evaluation, checkpoints]
     if tr.early_stopping.enabled:
         own.append(stopping)
-    if tr.progress_bar:
+    own.append(stop)
+    # Under nohup or a scheduler a bar is one line of carriage returns: the log lines suffice.
+    show_bar = bool(tr.progress_bar) and sys.stdout.isatty()
+    if show_bar:
         own.append(EnvStepProgressBar(int(resolved.total_timesteps), evaluation))
 
     # Lightning's start-up banners (accelerator table, product tips) drown the data summary.
@@ -180,7 +219,7 @@ def train(
         logger=loggers or False,
         callbacks=[*own, *configured, *callbacks],
         enable_checkpointing=False,
-        enable_progress_bar=bool(tr.progress_bar),
+        enable_progress_bar=show_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
@@ -192,20 +231,27 @@ def train(
 
     procs = int(trainer.world_size)
     per_iteration = module.batch_size * procs
-    print(
+    log.info(
         f"training: {module.iterations_for(procs)} iterations x "
         f"{per_iteration:,} env steps ({module.n_envs} envs x {module.n_steps} steps"
         f"{f' x {procs} processes' if procs > 1 else ''}) on {cfg.device}; output: {out_dir}"
     )
-    print(parameter_summary(module.policy))
+    log.info(parameter_summary(module.policy))
     started = time.perf_counter()
     status, error = "completed", None
     try:
-        # Checkpoints hold tensors and plain types only: loaded without pickle, a file from
-        # elsewhere cannot run code.
-        trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
+        # Log lines print above the bar instead of breaking it.
+        with logging_redirect_tqdm() if show_bar else nullcontext():
+            # Checkpoints hold tensors and plain types only: loaded without pickle, a file
+            # from elsewhere cannot run code.
+            trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
         if stopping.stopped_at is not None:
             status = "early_stopped"
+        elif stop.stopped_at is not None and module.iterations < module.n_iterations:
+            status = "interrupted"
+    except StopNow as err:
+        # A second signal: the last checkpoint written before it is the resume point.
+        status, error = "interrupted", str(err)
     except FloatingPointError as err:
         # The algorithm (or the checkpoint guard) found a NaN/Inf: no checkpoint was
         # written from the bad weights, the last good one stays where it is.
@@ -246,10 +292,18 @@ def train(
         "overrides": _overrides(),
         "output_dir": str(out_dir),
         "device": str(cfg.device),
+        "signal": stop.received.name if status == "interrupted" and stop.received else None,
+        "resume_command": _resume_command(checkpoints) if status == "interrupted" else None,
     }
     if trainer.is_global_zero:
         path = write_summary(out_dir, summary)
-        print(f"summary: {path}")
+        log.info(
+            "%s at %s env steps (%d iterations, %.1f s); summary: %s",
+            status, f"{steps:,}", module.iterations, wall, path,
+        )
+        if status == "interrupted":
+            log.warning("stopped by %s; resume with: %s", summary["signal"],
+                        summary["resume_command"])
     if status == "diverged":
         raise TrainingDiverged(error)
     return summary

@@ -7,6 +7,7 @@ All of them keep their counters in `state_dict`, so a resumed run carries on cou
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -20,7 +21,10 @@ from tqdm.auto import tqdm
 
 from ploutos.algos.base import check_finite_parameters
 from ploutos.errors import ConfigError
+from ploutos.training.console import evaluation_line
 from ploutos.training.schedule import crossed
+
+log = logging.getLogger(__name__)
 
 # evaluate(policy) -> metrics without the "eval/" prefix, as ploutos.evaluation returns them;
 # it runs the policy deterministically in eval mode.
@@ -55,12 +59,14 @@ class EnvStepEvaluation(Callback):
         total_timesteps: int,
         monitor: str = "eval/sharpe",
         mode: str = "max",
+        split: str = "val",
     ) -> None:
         self.evaluate = evaluate
         self.every = int(every)
         self.total_timesteps = int(total_timesteps)
         self.monitor = monitor
         self.mode = mode
+        self.split = split  # named in the log line only; `evaluate` decides what it runs on
         self.n_evals = 0
         self.evals_since_best = 0
         self.best_score: float | None = None
@@ -107,9 +113,10 @@ class EnvStepEvaluation(Callback):
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             raw = self.evaluate(pl_module.policy)
         if raw.get("reward_replaced") and not self._told_reward:
-            print(
-                f"evaluation: the training reward looks ahead, so evaluation scores with "
-                f"'{raw.get('reward_used', 'pnl')}' instead"
+            log.info(
+                "evaluation: the training reward looks ahead, so evaluation scores with '%s' "
+                "instead",
+                raw.get("reward_used", "pnl"),
             )
             self._told_reward = True
         metrics = {f"eval/{k}": v for k, v in ((k, _as_float(v)) for k, v in raw.items())}
@@ -130,6 +137,8 @@ class EnvStepEvaluation(Callback):
             self.improved = True
         else:
             self.evals_since_best += 1
+        if trainer.is_global_zero:
+            log.info(evaluation_line(steps, self.split, metrics, trainer.callback_metrics))
         row = {**metrics, "train/env_steps": float(steps)}
         for logger in trainer.loggers:
             logger.log_metrics(row, step=_log_step(trainer))
@@ -190,6 +199,8 @@ class EnvStepCheckpoint(Callback):
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path) -> str:
         trainer.save_checkpoint(path, weights_only=False)
         self.last_saved_steps = int(pl_module.env_steps)
+        if trainer.is_global_zero:
+            log.info("checkpoint: %s (%s env steps)", path, f"{self.last_saved_steps:,}")
         return str(path)
 
     def on_train_batch_start(
@@ -261,13 +272,23 @@ class EvalEarlyStopping(Callback):
         batch_idx: int,
     ) -> None:
         ev = self.evaluation
-        if not ev.evaluated or ev.n_evals < self.min_evals or ev.evals_since_best < self.patience:
+        if not ev.evaluated:
+            return
+        if trainer.is_global_zero:
+            log.info(
+                "early stopping: %d/%d evaluations without a better %s (%d/%d evaluations before "
+                "it may stop)",
+                ev.evals_since_best, self.patience, ev.monitor, min(ev.n_evals, self.min_evals),
+                self.min_evals,
+            )
+        if ev.n_evals < self.min_evals or ev.evals_since_best < self.patience:
             return
         self.stopped_at = int(pl_module.env_steps)
         trainer.should_stop = True
-        print(
-            f"early stopping at {self.stopped_at:,} env steps: {ev.evals_since_best} evaluations "
-            f"without a better {ev.monitor} (best {ev.best_score:.4f} at {ev.best_env_steps:,})"
+        log.info(
+            "early stopping at %s env steps: %d evaluations without a better %s (best %.4f at %s)",
+            f"{self.stopped_at:,}", ev.evals_since_best, ev.monitor, ev.best_score,
+            f"{ev.best_env_steps:,}",
         )
 
     def state_dict(self) -> dict[str, Any]:

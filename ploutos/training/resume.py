@@ -30,6 +30,7 @@ CONTINUABLE = (
     "trainer.checkpoint_freq",
     "trainer.early_stopping",
     "trainer.progress_bar",
+    "trainer.stop_signals",
     "trainer.output_dir",
     "trainer.log_every_n_iterations",
     "trainer.keep_freed_host_memory",
