@@ -13,6 +13,7 @@ the end of the training period, which delays an alarm by at most a window, never
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -182,23 +183,23 @@ def market_returns(market: Market) -> np.ndarray:
     return out
 
 
-def validation_drift_line(cfg: DictConfig, market: Market) -> str:
-    """Training's start-up line: the validation split's drift against the training split
-    (features and the equal-weight market return; no agent exists yet, so no trades)."""
+def validation_drift(cfg: DictConfig, market: Market) -> dict[str, Any]:
+    """The validation split's drift against the training split, as DriftMonitor's summary
+    with first_alarm_date beside each first_alarm_day: features and the equal-weight market
+    return (training starts before any agent exists, so there are no trades)."""
     settings = drift_settings(cfg.drift)
     if settings is None:
         raise ConfigError("drift", "is 'none'; nothing to monitor")
     train, val = market.split("train"), market.split("val")
     days = np.concatenate([np.arange(train.start, train.stop), np.arange(val.start, val.stop)])
-    result = DriftMonitor(settings).run(market.features[days].cpu().numpy(),
-                                        market_returns(market)[days], None, train.n_days,
-                                        market.feature_names)
-    summary = result.summary
+    summary = DriftMonitor(settings).run(market.features[days].cpu().numpy(),
+                                         market_returns(market)[days], None, train.n_days,
+                                         market.feature_names).summary
     dates = market.dates[days].astype("datetime64[D]")
-    for entry in summary["detectors"].values():
+    for entry in (*summary["detectors"].values(), summary["combined"]):
         day = entry["first_alarm_day"]
         entry["first_alarm_date"] = None if day is None else str(dates[day])
-    return f"drift of validation against training: {alarm_line(summary)}"
+    return summary
 
 
 FoldAlarms = Callable[[SplitRange, int], np.ndarray]
@@ -247,3 +248,11 @@ def backtest_drift_section(model: LoadedModel, result: BacktestResult, cfg: Dict
     summary = model_drift(model, window, cfg.drift, out_dir, log, key)
     print(f"drift against the training period: {alarm_line(summary)}")
     return "Drift (against the training period)", drift_html(summary)
+
+
+def log_validation_drift(cfg: DictConfig, market: Market) -> str:
+    """Training's hook: log validation_drift's line under the 'ploutos' logger (the console and
+    the run's log file under the training app); returns the line."""
+    line = f"drift of validation against training: {alarm_line(validation_drift(cfg, market))}"
+    logging.getLogger(__name__).info(line)
+    return line
