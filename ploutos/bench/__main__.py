@@ -1,15 +1,18 @@
-"""Dispatch `python -m ploutos.bench NAME [args]` to ploutos.bench.NAME.main(args)."""
+"""Dispatch `python -m ploutos.bench NAME [args]` to ploutos.bench.NAME_bench.main(args)."""
 
 import importlib
 import sys
 
-BENCHMARKS = ("env", "train", "features", "drift", "ensemble")
+BENCHMARKS = ("env", "train", "features", "drift", "ensemble", "gpu")
+# Modules not named NAME_bench: `gpu` is the one prepared device check, not a benchmark.
+MODULES = {"gpu": "gpu_check"}
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
         raise SystemExit(f"usage: python -m ploutos.bench {{{'|'.join(BENCHMARKS)}}} [options]")
-    module = importlib.import_module(f"ploutos.bench.{sys.argv[1]}_bench")
+    name = MODULES.get(sys.argv[1], f"{sys.argv[1]}_bench")
+    module = importlib.import_module(f"ploutos.bench.{name}")
     module.main(sys.argv[2:])
 
 
