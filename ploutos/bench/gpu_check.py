@@ -396,7 +396,7 @@ def _device_name(device: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ploutos.bench gpu", description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("gpu_check"))
+    parser.add_argument("--out", type=Path, default=Path("outputs/gpu_check"))
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--skip-tests", action="store_true", help="skip the pytest step")
     args = parser.parse_args(argv)
