@@ -46,7 +46,7 @@ from ploutos.training.callbacks import (
     Throughput,
 )
 from ploutos.training.checkpoint_io import AtomicCheckpointIO
-from ploutos.training.console import IterationLog, ensure_console
+from ploutos.training.console import ROOT_LOGGER, IterationLog, ensure_console
 from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
 from ploutos.training.resume import (
@@ -240,8 +240,10 @@ def train(
     started = time.perf_counter()
     status, error = "completed", None
     try:
-        # Log lines print above the bar instead of breaking it.
-        with logging_redirect_tqdm() if show_bar else nullcontext():
+        # Log lines print above the bar instead of breaking it (Hydra's console handler on
+        # the root logger, or ensure_console's on 'ploutos').
+        redirect = [logging.root, logging.getLogger(ROOT_LOGGER)]
+        with logging_redirect_tqdm(redirect) if show_bar else nullcontext():
             # Checkpoints hold tensors and plain types only: loaded without pickle, a file
             # from elsewhere cannot run code.
             trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
