@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ploutos.apps.cli import ensure_console
 from ploutos.apps.drift import backtest_drift_section
 from ploutos.drift import drift_settings
 from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
@@ -16,11 +18,14 @@ from ploutos.evaluation.checkpoint import load_checkpoint
 from ploutos.evaluation.report import console_table, write_backtest_report
 from ploutos.evaluation.timing import timing_report
 
+log = logging.getLogger(__name__)
+
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     """`python backtest.py`: load cfg.ckpt (or the ensemble of cfg.ensemble), backtest it as
     cfg says, write the report into out_dir and print the summary table and the timing
     analysis."""
+    ensure_console()
     spec = EnsembleSpec.from_config(cfg.get("ensemble"))
     drift_on = drift_settings(cfg.get("drift") or {"name": "none"}) is not None  # checked early
     if spec is None and not cfg.get("ckpt"):
@@ -56,15 +61,15 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     if drift_on:
         sections.append(backtest_drift_section(model, result, cfg, out_dir))
     files = write_backtest_report(result, out_dir, f"Backtest of {model.name}", extra, sections)
-    print(f"backtest of {model.path or model.name} ({model.env_steps} env steps): "
-          f"{result.description}")  # fmt: skip
-    print(console_table(result.metrics))
+    log.info(f"backtest of {model.path or model.name} ({model.env_steps} env steps): "
+             f"{result.description}")  # fmt: skip
+    log.info(console_table(result.metrics))
     if len(result.windows) > 1:
-        print(
+        log.info(
             "metrics are means over windows (timing counts pooled); the Sharpe CI is of the "
             f"pooled daily returns (agent: {result.metrics[AGENT]['sharpe_ci']['sharpe']:+.2f})"
         )
     if AGENT in result.timing:
-        print(timing_report(result.timing[AGENT]))
-    print(f"report: {files['report']}")
+        log.info(timing_report(result.timing[AGENT]))
+    log.info(f"report: {files['report']}")
     return files

@@ -3,21 +3,26 @@ windows, beside the baselines, with paired Sharpe tests and a report."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ploutos.apps.cli import ensure_console
 from ploutos.ensemble import EnsembleSpec, ensemble_beside
 from ploutos.errors import ConfigError
 from ploutos.evaluation.checkpoint import load_checkpoints
 from ploutos.evaluation.compare import compare_models
 from ploutos.evaluation.report import console_table, tests_table, write_compare_report
 
+log = logging.getLogger(__name__)
+
 
 def run(cfg: DictConfig, out_dir: Path) -> dict:
     """`python compare.py ckpts=[A,B]`: load, compare on the same windows, write, print.
     With `ensemble=RULE` the ensemble (of ensemble.members, else of the ckpts) is model 0,
     beside the ckpts."""
+    ensure_console()
     spec = EnsembleSpec.from_config(cfg.get("ensemble"))
     if not cfg.get("ckpts") and (spec is None or not spec.members):
         raise ConfigError("ckpts", "give the checkpoints to compare: python compare.py ckpts=[A,B]")
@@ -52,8 +57,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
             sharpes = [comparison.metrics[n]["sharpe"] for n in comparison.names[1:]]
             extra["members_mean_sharpe"] = sum(sharpes) / len(sharpes)
     files = write_compare_report(comparison, out_dir, extra)
-    print(f"compare on {comparison.description}")
-    print(console_table(comparison.metrics))
-    print(tests_table(comparison.tests).to_string(index=False))
-    print(f"report: {files['report']}")
+    log.info(f"compare on {comparison.description}")
+    log.info(console_table(comparison.metrics))
+    log.info(tests_table(comparison.tests).to_string(index=False))
+    log.info(f"report: {files['report']}")
     return files

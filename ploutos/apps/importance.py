@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ploutos.apps.cli import ensure_console
 from ploutos.errors import ConfigError
 from ploutos.evaluation.checkpoint import load_checkpoint
 from ploutos.evaluation.importance import (
@@ -17,9 +19,12 @@ from ploutos.evaluation.importance import (
     write_importance,
 )
 
+log = logging.getLogger(__name__)
+
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     """`python importance.py`: load cfg.ckpt, compute the importance table, write the files."""
+    ensure_console()
     if not cfg.get("ckpt"):
         raise ConfigError("ckpt", "give the checkpoint: python importance.py ckpt=PATH")
     if int(cfg.n_repeats) < 1:
@@ -47,6 +52,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     extra = {"checkpoint": str(model.path), "env_steps": model.env_steps,
              "cluster_threshold": float(cfg.cluster_threshold)}
     paths = write_importance(result, out_dir, extra, top=int(cfg.top))
-    print(format_table(result))
-    print(f"importance: {out_dir}")
+    log.info(format_table(result))
+    log.info(f"importance: {out_dir}")
     return paths

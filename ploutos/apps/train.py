@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ploutos.apps.cli import RunInterrupted
+from ploutos.apps.cli import ROOT_LOGGER, RunInterrupted, ensure_console
 from ploutos.errors import TrainingDiverged
 from ploutos.io import remove_stale_temp_files
 from ploutos.market import Market
@@ -46,7 +46,7 @@ from ploutos.training.callbacks import (
     Throughput,
 )
 from ploutos.training.checkpoint_io import AtomicCheckpointIO
-from ploutos.training.console import ROOT_LOGGER, IterationLog, ensure_console
+from ploutos.training.console import IterationLog
 from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
 from ploutos.training.resume import (

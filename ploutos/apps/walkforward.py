@@ -3,12 +3,15 @@ then stitch (ploutos.evaluation.walkforward holds the folds and the stitching)."
 
 from __future__ import annotations
 
+import logging
+import signal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from ploutos.apps.cli import RunInterrupted, ensure_console
 from ploutos.apps.train import train
 from ploutos.ensemble import EnsembleSpec
 from ploutos.ensemble.walkforward import fold_ensemble
@@ -34,6 +37,8 @@ from ploutos.io import atomic_write_text
 from ploutos.market import Market
 from ploutos.models.policy import Policy
 
+log = logging.getLogger(__name__)
+
 
 def load_policy(path: str | Path, cfg: DictConfig, market: Market) -> Policy:
     """The policy of a training checkpoint over an in-memory market (no rebuild)."""
@@ -54,8 +59,12 @@ def run_fold(
     fcfg = fold_config(cfg, plan, fold, out / "train")
     splits = plan.folds[fold]
     market, report = fold_market(fcfg, splits)
-    print(f"walk-forward fold {fold}/{len(plan.folds) - 1}: {plan.describe().splitlines()[fold]}")
+    log.info(f"walk-forward fold {fold}/{len(plan.folds) - 1}: "
+             f"{plan.describe().splitlines()[fold]}")  # fmt: skip
     summary = (train_fn or train)(fcfg, market, report.market_meta(fcfg))
+    if summary["status"] == "interrupted":  # a stop signal ends the walk-forward, not the fold
+        raise RunInterrupted(signal.Signals[summary["signal"]],
+                             f"fold {fold}; resume it with: {summary['resume_command']}")
     ckpt = best_checkpoint(summary)
     policy = load_policy(ckpt, fcfg, market)
     opts = cfg.walkforward
@@ -97,7 +106,7 @@ def run_fold(
         doc["ensemble"] = model.doc
     write_json(out / FOLD_FILE, doc)
     atomic_write_text(out / "equity.csv", equity.to_csv(index=False))
-    print(f"fold {fold} test: " + "; ".join(
+    log.info(f"fold {fold} test: " + "; ".join(
         f"{name} Sharpe {m['sharpe']:+.3f}, return {m['total_return']:+.2%}"
         for name, m in result.metrics.items()
     ))
@@ -108,7 +117,7 @@ def run_all(cfg: DictConfig, out_dir: str | Path, train_fn: TrainFn | None = Non
     """Every fold in sequence (out_dir/fold_KK), then the stitch: the laptop command."""
     out = Path(out_dir)
     plan = plan_folds(cfg)
-    print(f"walk-forward: {len(plan.folds)} folds\n{plan.describe()}")
+    log.info(f"walk-forward: {len(plan.folds)} folds\n{plan.describe()}")
     for k in range(len(plan.folds)):
         run_fold(cfg, k, out / f"fold_{k:02d}", plan, train_fn)
     opts = cfg.walkforward
@@ -118,13 +127,14 @@ def run_all(cfg: DictConfig, out_dir: str | Path, train_fn: TrainFn | None = Non
 def main(cfg: DictConfig, out_dir: str | Path) -> dict | None:
     """walkforward.py: `stitch=DIR` stitches, `list_folds=true` prints the plan, `fold=K`
     runs one fold (a multirun job), and neither runs all folds then stitches."""
+    ensure_console()
     opts = cfg.walkforward
     if cfg.stitch:
         return stitch(cfg.stitch, float(opts.risk_free), int(opts.n_boot))
     if cfg.list_folds:
         plan = plan_folds(cfg)
-        print(plan.describe())
-        print(f"one job per fold: python walkforward.py -m 'fold=range({len(plan.folds)})' ...")
+        log.info(plan.describe())
+        log.info(f"one job per fold: python walkforward.py -m 'fold=range({len(plan.folds)})' ...")
         return None
     if cfg.fold is not None:
         return run_fold(cfg, int(cfg.fold), out_dir)

@@ -25,6 +25,7 @@ costs) are stitched the same way.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ from ploutos.evaluation.metrics import (
 from ploutos.evaluation.report import atomic_write_text, metrics_table, save_figure, write_json
 from ploutos.market import Market, SplitRange
 
+log = logging.getLogger(__name__)
 FOLD_FILE = "fold.json"
 # The stitched table: (metric, header, format), as the backtest report's table.
 STITCHED_COLUMNS = (
@@ -279,8 +281,8 @@ def stitch(root: str | Path, risk_free: float = 0.0, n_boot: int = 1000) -> dict
     plot_stitched(stitched, strategies, root / "walkforward.png")
     table = metrics_table(metrics, STITCHED_COLUMNS).to_string()
     atomic_write_text(root / "table.txt", table + "\n")
-    print(f"walk-forward, {len(docs)} folds stitched ({document['first_day']} .. "
-          f"{document['last_day']}):\n{table}\nreport: {root}")
+    log.info(f"walk-forward, {len(docs)} folds stitched ({document['first_day']} .. "
+             f"{document['last_day']}):\n{table}\nreport: {root}")
     return document
 
 

@@ -2,8 +2,8 @@
 
 Under a Hydra app the root logger has Hydra's handlers: the console and the run folder's
 `<job>.log` (train.log for train.py), so `tail -f <run>/train.log` follows a run left in the
-background. Outside Hydra (the Python API, a notebook) `ensure_console` sends the same lines to
-stdout, as the print() calls they replace did.
+background. Outside Hydra (the Python API, a notebook) ploutos.apps.cli.ensure_console sends
+the same lines to stdout, as the print() calls they replace did.
 
 Per iteration (every `trainer.log_every_n_iterations`) `IterationLog` writes one line in
 Stable-Baselines3's vocabulary; `evaluation_line` is the line of each evaluation.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +21,6 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
-ROOT_LOGGER = "ploutos"
 log = logging.getLogger(__name__)
 
 # (name shown, key the algorithm logs, sign): SB3 reports the entropy *loss*, minus the entropy.
@@ -34,41 +32,6 @@ ITERATION_FIELDS = (
     ("train/q_loss", "train/q_loss", 1.0),
     ("approx_kl", "train/approx_kl", 1.0),
 )
-
-
-class _CurrentStdout(logging.StreamHandler):
-    """A handler writing to whatever sys.stdout is when a record is emitted (a redirected or
-    captured stream included), like print()."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter("%(message)s"))
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns one; ours is live
-        pass
-
-
-_STDOUT = _CurrentStdout()
-
-
-def ensure_console() -> None:
-    """Show INFO lines of the 'ploutos' logger on stdout unless a Hydra app configured logging
-    (then its console and file handlers get them and nothing is added)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    logger = logging.getLogger(ROOT_LOGGER)
-    if HydraConfig.initialized():
-        logger.removeHandler(_STDOUT)
-        return
-    if _STDOUT not in logger.handlers:
-        logger.addHandler(_STDOUT)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
 
 
 def _number(value: float) -> str:
