@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from ploutos.data.splits import FoldAlarms
 from ploutos.drift import DriftMonitor, drift_report, drift_settings
 from ploutos.drift.config import DriftSettings
 from ploutos.errors import ConfigError
@@ -200,9 +201,6 @@ def validation_drift(cfg: DictConfig, market: Market) -> dict[str, Any]:
         day = entry["first_alarm_day"]
         entry["first_alarm_date"] = None if day is None else str(dates[day])
     return summary
-
-
-FoldAlarms = Callable[[SplitRange, int], np.ndarray]
 
 
 def fold_alarms(features: np.ndarray, returns: np.ndarray, settings: DriftSettings

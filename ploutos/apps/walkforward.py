@@ -12,6 +12,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.apps.cli import RunInterrupted, ensure_console
+from ploutos.apps.drift import walk_forward_alarms
 from ploutos.apps.train import train
 from ploutos.ensemble import EnsembleSpec
 from ploutos.ensemble.walkforward import fold_ensemble
@@ -55,7 +56,7 @@ def run_fold(
     """Train, select and test fold `fold`; write fold.json and equity.csv into out_dir."""
     out = Path(out_dir)
     spec = EnsembleSpec.from_config(cfg.get("ensemble"))  # checked before any training
-    plan = plan or plan_folds(cfg)
+    plan = plan or plan_folds(cfg, walk_forward_alarms(cfg))
     fcfg = fold_config(cfg, plan, fold, out / "train")
     splits = plan.folds[fold]
     market, report = fold_market(fcfg, splits)
@@ -116,7 +117,7 @@ def run_fold(
 def run_all(cfg: DictConfig, out_dir: str | Path, train_fn: TrainFn | None = None) -> dict:
     """Every fold in sequence (out_dir/fold_KK), then the stitch: the laptop command."""
     out = Path(out_dir)
-    plan = plan_folds(cfg)
+    plan = plan_folds(cfg, walk_forward_alarms(cfg))
     log.info(f"walk-forward: {len(plan.folds)} folds\n{plan.describe()}")
     for k in range(len(plan.folds)):
         run_fold(cfg, k, out / f"fold_{k:02d}", plan, train_fn)
@@ -132,7 +133,7 @@ def main(cfg: DictConfig, out_dir: str | Path) -> dict | None:
     if cfg.stitch:
         return stitch(cfg.stitch, float(opts.risk_free), int(opts.n_boot))
     if cfg.list_folds:
-        plan = plan_folds(cfg)
+        plan = plan_folds(cfg, walk_forward_alarms(cfg))
         log.info(plan.describe())
         log.info(f"one job per fold: python walkforward.py -m 'fold=range({len(plan.folds)})' ...")
         return None

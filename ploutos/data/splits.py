@@ -6,7 +6,7 @@ before it may feed features (and v7 windows) but are never traded. Stops are exc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise
 from typing import Any
 
@@ -19,6 +19,11 @@ from ploutos.market import SplitRange
 SPLIT_NAMES = ("train", "val", "test")
 # A split needs one day to decide on and the next to fill on.
 MIN_SPLIT_DAYS = 2
+RETRAIN_MODES = ("schedule", "drift")
+# retrain=drift's alarm source: for a fold's train range and the day its schedule ends, the
+# days in train.stop .. that day - 1 on which drift is alarmed, each computed from the days up
+# to it (ploutos.apps.drift.fold_alarms; kept abstract here, below the drift package).
+FoldAlarms = Callable[[SplitRange, int], np.ndarray]
 
 
 def _checked_range(name: str, start: int, stop: int, warmup: int, dates: np.ndarray) -> SplitRange:
@@ -96,8 +101,40 @@ def _positive(wf_cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
     return value
 
 
+def _train_stops(wf_cfg: Mapping[str, Any], first_stop: int, n_days: int, tail: int,
+                 train_start: Callable[[int], int], alarms: FoldAlarms | None) -> list[int]:
+    """Where each fold's training ends (exclusive), while the fold's test window fits.
+
+    schedule: every step_days. drift: the same, except that a combined alarm on day d at
+    least min_days after the fold's own start moves the next fold's start to d + 1 (trained
+    on the data up to d); the schedule restarts from there.
+    """
+    retrain = wf_cfg.get("retrain") or "schedule"
+    if retrain not in RETRAIN_MODES:
+        raise ConfigError("data.walk_forward.retrain",
+                          f"must be one of {', '.join(RETRAIN_MODES)}, got {retrain!r}")
+    test_days = _positive(wf_cfg, "test_days", MIN_SPLIT_DAYS)
+    step_days = test_days if wf_cfg.get("step_days") is None else _positive(wf_cfg, "step_days")
+    min_days = 0
+    if retrain == "drift":
+        if alarms is None:
+            raise ConfigError("data.walk_forward.retrain", "drift needs the drift detectors: "
+                                                           "run walkforward.py with drift=default")
+        min_days = _positive(wf_cfg, "min_days", MIN_SPLIT_DAYS)
+    stops, stop = [], first_stop
+    while stop + tail <= n_days:
+        stops.append(stop)
+        scheduled = stop + step_days
+        if alarms is not None and retrain == "drift":
+            days = np.asarray(alarms(SplitRange("train", train_start(stop), stop), scheduled))
+            early = days[(days >= stop + min_days - 1) & (days + 1 < scheduled)]
+            scheduled = int(early[0]) + 1 if early.size else scheduled
+        stop = scheduled
+    return stops
+
+
 def walk_forward_folds(
-    dates: np.ndarray, wf_cfg: Mapping[str, Any], warmup: int
+    dates: np.ndarray, wf_cfg: Mapping[str, Any], warmup: int, alarms: FoldAlarms | None = None
 ) -> list[dict[str, SplitRange]]:
     """Walk-forward folds over the whole calendar, each a dict of train/val/test ranges.
 
@@ -106,6 +143,10 @@ def walk_forward_folds(
     Then embargo_days untouched days, val_days of validation, embargo_days again, test_days
     of test. step_days defaults to test_days (test windows tile without overlap). Folds are
     made while the test window fits in the data.
+
+    retrain (schedule | drift): with `drift`, `alarms` (see FoldAlarms) may start a fold early,
+    at most every min_days; a fold's test then ends where the next fold's begins, so the
+    newest model is the one tested.
     """
     mode = wf_cfg.get("mode", "expanding")
     if mode not in ("expanding", "rolling"):
@@ -113,25 +154,28 @@ def walk_forward_folds(
     train_days = _positive(wf_cfg, "train_days", MIN_SPLIT_DAYS)
     val_days = _positive(wf_cfg, "val_days", MIN_SPLIT_DAYS)
     test_days = _positive(wf_cfg, "test_days", MIN_SPLIT_DAYS)
-    step_days = test_days if wf_cfg.get("step_days") is None else _positive(wf_cfg, "step_days")
     embargo = 0 if wf_cfg.get("embargo_days") is None else _positive(wf_cfg, "embargo_days", 0)
 
+    def train_start(stop: int) -> int:
+        return warmup if mode == "expanding" else stop - train_days
+
     n_days = len(dates)
+    drift = wf_cfg.get("retrain") == "drift"
+    lead = 2 * embargo + val_days  # train stop -> test start
+    stops = _train_stops(wf_cfg, warmup + train_days, n_days, lead + test_days, train_start,
+                         alarms)
     folds: list[dict[str, SplitRange]] = []
-    train_stop = warmup + train_days
-    while True:
+    for k, train_stop in enumerate(stops):
         val_start = train_stop + embargo
-        test_start = val_start + val_days + embargo
+        test_start = train_stop + lead
         test_stop = test_start + test_days
-        if test_stop > n_days:
-            break
-        train_start = warmup if mode == "expanding" else train_stop - train_days
+        if drift and k + 1 < len(stops):  # the next fold's model takes over on its test start
+            test_stop = min(test_stop, stops[k + 1] + lead)
         folds.append({
-            "train": SplitRange("train", train_start, train_stop),
+            "train": SplitRange("train", train_start(train_stop), train_stop),
             "val": SplitRange("val", val_start, val_start + val_days),
             "test": SplitRange("test", test_start, test_stop),
         })
-        train_stop += step_days
     if not folds:
         need = warmup + train_days + 2 * embargo + val_days + test_days
         raise DataError(

@@ -39,7 +39,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.config import SCHEMA_GROUP, TrainSchema
-from ploutos.data.splits import walk_forward_folds
+from ploutos.data.splits import FoldAlarms, walk_forward_folds
 from ploutos.errors import ConfigError, DataError
 from ploutos.evaluation.backtest import AGENT
 from ploutos.evaluation.metrics import (
@@ -115,21 +115,31 @@ class FoldPlan:
         return "\n".join(lines)
 
 
-def plan_folds(cfg: DictConfig) -> FoldPlan:
+def plan_folds(
+    cfg: DictConfig, drift_alarms: Callable[[np.ndarray, np.ndarray], FoldAlarms] | None = None
+) -> FoldPlan:
     """The folds of cfg.data.walk_forward on the calendar and warm-up of cfg's data.
 
     Bars and features only: data.splits plays no part (each fold sets its own), and nothing
-    is fitted here.
+    is fitted here. With retrain=drift, drift_alarms(features [T, A, F], equal-weight daily
+    returns [T]) gives the alarm source (ploutos.apps.drift.walk_forward_alarms).
     """
     from ploutos.data import load_bars
     from ploutos.features import build_features
 
     bars = load_bars(cfg.data)
-    warmup = build_features(bars, cfg.features).warmup
+    feature_set = build_features(bars, cfg.features)
+    warmup = feature_set.warmup
     # As in pipeline.build_market: a v7 window reaches lookback - 1 days further back.
     first_observable_day = warmup + int(cfg.obs.get("lookback", 1) or 1) - 1
     dates = np.asarray(bars.dates, "datetime64[D]")
-    folds = walk_forward_folds(dates, cfg.data.walk_forward, first_observable_day)
+    alarms = None
+    if drift_alarms is not None:
+        returns = np.full(len(dates), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            returns[1:] = np.nanmean(bars.close[1:] / bars.close[:-1] - 1.0, axis=1)
+        alarms = drift_alarms(feature_set.values, returns)
+    folds = walk_forward_folds(dates, cfg.data.walk_forward, first_observable_day, alarms)
     return FoldPlan(dates, first_observable_day, folds)
 
 
