@@ -95,6 +95,9 @@ def test_metrics_json_and_csvs_agree(report_dir: Path) -> None:
         "window", "date", "ticker", "side", "shares", "price", "fee", "realized_pnl"
     ]  # fmt: skip
     assert len(trades) == agent["trades"]
+    assert agent["fees"] == pytest.approx(trades.fee.sum(), rel=1e-12) and agent["fees"] > 0
+    drawdown = equity.agent / equity.agent.cummax() - 1
+    assert agent["max_drawdown"] == pytest.approx(drawdown.min(), rel=1e-12)
     assert set(trades.side) <= {"BUY", "SELL"} and (trades.shares > 0).all()
     actions = pd.read_csv(report_dir / "actions.csv")
     assert len(actions) == 149 and list(actions.columns) == ["window", "date", "S00", "S01", "S02"]

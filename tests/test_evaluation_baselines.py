@@ -74,10 +74,14 @@ def test_buy_and_hold_is_equal_weight_bought_once(market: Market, results: dict)
 
 
 def test_index_is_the_benchmark_without_costs(market: Market, results: dict) -> None:
+    """Bought where every strategy's first fill is (the day after the decision day), not at
+    the decision day's close: the day in between is cash, as it is for the strategies."""
     r = results["index"]
     test = market.split("test")
     bench = market.benchmark.cpu().numpy()[test.start : test.stop]
-    np.testing.assert_allclose(r.equity, 100_000.0 * bench / bench[0], rtol=1e-12)
+    assert r.equity[0] == r.equity[1] == 100_000.0
+    np.testing.assert_allclose(r.equity[1:], 100_000.0 * bench[1:] / bench[1], rtol=1e-12)
+    assert r.equity.shape == results["buy_and_hold"].equity.shape
     assert r.log is None
     assert r.metrics["sharpe"] == pytest.approx(compute_metrics(r.equity)["sharpe"], abs=1e-12)
     no_bench = replace(market, benchmark=None)

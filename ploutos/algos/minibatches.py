@@ -6,7 +6,7 @@ almost every distinct day of the batch, so each minibatch re-encodes ~all days w
 gradients and an epoch encodes each day `num_minibatches` times. Partitioning the batch's
 distinct days at random into `num_minibatches` groups, a minibatch being every sample whose
 decision day falls in its group, makes an epoch encode each distinct day exactly once, however
-many envs, steps or minibatches the batch holds (invariant 5 of docs/design.md). Every sample is still
+many envs, steps or minibatches the batch holds (docs/design.md #5). Every sample is still
 visited once per epoch, each minibatch is still an unbiased draw of days; minibatch sizes
 vary with how many samples share each day.
 """

@@ -22,10 +22,34 @@ SUFFIXES = (".csv", ".csv.gz", ".parquet")
 DEFAULT_COLUMNS = {"date": "date", "ticker": "ticker", **{f: f for f in FIELDS}}
 
 
-def _read(path: Path) -> pd.DataFrame:
-    if path.name.endswith(".parquet"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+def _read(path: Path, who: str) -> pd.DataFrame:
+    """The file as a frame; an empty or unparseable file names the ticker and the path."""
+    try:
+        if path.name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{who}: cannot read the file ({reason})") from err
+
+
+def _numeric(frame: pd.DataFrame, dates: pd.Series, who: str) -> pd.DataFrame:
+    """Every field as float64; a cell that is not a number (and not empty) is refused with
+    the ticker, date, column and raw value, never silently turned into a gap."""
+    out = {}
+    for name in frame.columns:
+        raw = frame[name]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            day = pd.Timestamp(dates.iloc[row]).date()
+            raise DataError(
+                f"{who}: non-numeric {name} {raw.iloc[row]!r} on {day} (row {row + 1}); "
+                "fix or remove the cell"
+            )
+        out[name] = values.astype("float64")
+    return pd.DataFrame(out, index=frame.index)
 
 
 def _to_frame(raw: pd.DataFrame, columns: Mapping[str, str | None], who: str,
@@ -45,6 +69,7 @@ def _to_frame(raw: pd.DataFrame, columns: Mapping[str, str | None], who: str,
                         f"{list(raw.columns)}); set data.columns.close")
     check_dates(day_index(dates), who)
     frame = raw[list(fields.values())].set_axis(list(fields), axis=1)
+    frame = _numeric(frame, dates, who)
     return frame.set_axis(pd.DatetimeIndex(dates), axis=0)
 
 
@@ -68,19 +93,20 @@ def _from_directory(root: Path, tickers: Sequence[str] | None, benchmark: str | 
     frames = {}
     for ticker in tickers:
         path = _ticker_file(root, ticker)
-        frames[ticker] = _to_frame(_read(path), columns, f"ticker {ticker} ({path})", date_format)
+        who = f"ticker {ticker} ({path})"
+        frames[ticker] = _to_frame(_read(path, who), columns, who, date_format)
     bench = None
     if benchmark is not None:
         path = _ticker_file(root, benchmark)
-        bench = _to_frame(_read(path), columns, f"benchmark {benchmark} ({path})",
-                          date_format)["close"]
+        who = f"benchmark {benchmark} ({path})"
+        bench = _to_frame(_read(path, who), columns, who, date_format)["close"]
     return frames, bench
 
 
 def _from_long(path: Path, tickers: Sequence[str] | None, benchmark: str | None,
                columns: Mapping[str, str | None], date_format: str | None
                ) -> tuple[dict[str, pd.DataFrame], pd.Series | None]:
-    raw = _read(path)
+    raw = _read(path, f"csv file {path}")
     ticker_col = columns.get("ticker")
     if ticker_col not in raw.columns:
         raise DataError(f"{path}: no ticker column {ticker_col!r} (columns: {list(raw.columns)});"

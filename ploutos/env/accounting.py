@@ -1,4 +1,4 @@
-"""Order execution on [N, A] float64 tensors: the one accounting engine (invariant 3 of docs/design.md).
+"""Order execution on [N, A] float64 tensors: the one accounting engine (docs/design.md #3).
 
 Conventions, shared by both action modes:
 - Slippage moves the fill price against the trader: buys pay p (1 + s), sells get p (1 - s).

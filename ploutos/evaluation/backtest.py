@@ -3,7 +3,7 @@
 A window is a SplitRange on the model's market calendar. One backtest covers either a whole
 split (test by default), a date range, or E random windows of D trading days drawn (seeded)
 inside a split; every strategy steps exactly the same windows with the same costs, through
-ploutos.evaluation.runner (no second P&L code path, invariant 3 of docs/design.md).
+ploutos.evaluation.runner (no second P&L code path, docs/design.md #3).
 
 Aggregation over several windows (the seed's `--episodes 10 --days 90`):
 - every metric in `metrics[strategy]` is the MEAN over windows of the per-window metric,

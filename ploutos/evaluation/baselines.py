@@ -115,11 +115,15 @@ def _with_env(cfg: DictConfig, **env: object) -> DictConfig:
 
 
 def index_equity(market: Market, days: np.ndarray, initial_cash: float) -> np.ndarray:
-    """float64 [D + 1] benchmark closes on `days`, scaled to start at initial_cash."""
+    """float64 [D + 1] the index bought where every strategy's first fill is: cash on the
+    decision day days[0], invested at the close of the first fill day days[1] (the index has
+    closes only), marked at each later close."""
     if market.benchmark is None:
         raise ValueError("this market has no benchmark series")
     bench = market.benchmark.cpu().numpy()[days]
-    return initial_cash * bench / bench[0]
+    equity = np.full(bench.shape, float(initial_cash))
+    equity[1:] = initial_cash * bench[1:] / bench[1]
+    return equity
 
 
 def _index_metrics(equity: np.ndarray, risk_free: float, periods_per_year: int) -> dict:

@@ -74,7 +74,8 @@ def read_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path}: not a readable Ploutos checkpoint ({err})") from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable Ploutos checkpoint ({reason})") from err
 
 
 def policy_state_dict(checkpoint: dict[str, Any], path: Path | str = "?") -> dict[str, Any]:

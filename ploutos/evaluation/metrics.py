@@ -109,6 +109,17 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float(drawdown_curve(equity).min())
 
 
+def max_drawdown_days(equity: np.ndarray) -> int:
+    """The longest run of consecutive days spent below the running peak (a drawdown's
+    duration, from the day after the peak until the day the peak is regained or the end)."""
+    below = drawdown_curve(equity) < 0.0
+    longest = run = 0
+    for under in below:
+        run = run + 1 if under else 0
+        longest = max(longest, run)
+    return longest
+
+
 def calmar_ratio(equity: np.ndarray, periods_per_year: int = TRADING_DAYS) -> float:
     mdd = max_drawdown(equity)
     if mdd >= 0.0:
@@ -143,6 +154,7 @@ def compute_metrics(
     traded_value: np.ndarray | None = None,
     closed_pnl: np.ndarray | None = None,
     n_trades: int | None = None,
+    fees: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Every metric of one equity curve [D + 1] (E_0 is the starting equity).
 
@@ -154,6 +166,7 @@ def compute_metrics(
         year the portfolio's value changes hands.
       closed_pnl: realized pnl of each closing trade -> win_rate, profit_factor.
       n_trades: number of fills (buys and sells).
+      fees: commissions paid per fill (any shape) -> fees, their total in money.
     Absent records give 0.0 for their metrics.
     """
     equity = np.asarray(equity, dtype=np.float64)
@@ -165,11 +178,13 @@ def compute_metrics(
         "sharpe": sharpe_ratio(returns, risk_free, periods_per_year),
         "sortino": sortino_ratio(returns, risk_free, periods_per_year),
         "max_drawdown": max_drawdown(equity),
+        "max_drawdown_days": float(max_drawdown_days(equity)),
         "calmar": calmar_ratio(equity, periods_per_year),
         "days": float(returns.size),
     }
     out.update(trade_stats(np.empty(0) if closed_pnl is None else closed_pnl))
     out["trades"] = float(n_trades or 0)
+    out["fees"] = 0.0 if fees is None else float(np.sum(fees))
     if traded_value is not None and returns.size > 0:
         traded = np.asarray(traded_value, dtype=np.float64)
         out["turnover"] = float(np.mean(traded / equity[:-1]) * periods_per_year)

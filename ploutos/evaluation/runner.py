@@ -1,6 +1,6 @@
 """Run a policy over a whole split on the one accounting engine and turn the result into metrics.
 
-Evaluation never has its own P&L code (invariant 3 of docs/design.md): it steps the same batched env
+Evaluation never has its own P&L code (docs/design.md #3): it steps the same batched env
 that training uses, built with evaluation=True so every env starts at the split's first
 tradable day and runs to its end, and it records what the env's info reports.
 """
@@ -195,6 +195,7 @@ def episode_metrics(
         traded_value=log.traded_value()[:, n],
         closed_pnl=log.realized_pnl[:, n][sold],
         n_trades=int(log.buy_mask[:, n].sum() + sold.sum()),
+        fees=log.fees[:, n],
     )
     timing = episode_timing(log, market, n, horizon)
     for key in ("buy_quality", "sell_quality", "buy_good", "buy_bad", "sell_good", "sell_bad"):

@@ -5,9 +5,9 @@ Folds come from ploutos.data.splits.walk_forward_folds over data.walk_forward (e
 rolling, with an embargo of untraded days between train and val and between val and test).
 
 Per fold the market is rebuilt with data.splits moved to the fold, so the normalizer is fitted
-on the fold's train window and nothing else (invariant 2 of docs/design.md); the Market's splits are then
-set to the fold's exact ranges, so the embargo days are neither trained, validated nor tested
-on. The checkpoint written by the training app carries those data.splits, so a later
+on the fold's train window and nothing else (docs/design.md #2); the Market's splits are
+then set to the fold's exact ranges, so the embargo days are neither trained, validated nor
+tested on. The checkpoint written by the training app carries those data.splits, so a later
 `backtest.py ckpt=.../best.ckpt` of a fold scores exactly the fold's test window.
 
 A fold writes fold.json (windows, training summary, test metrics) and equity.csv (its test

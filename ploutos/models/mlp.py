@@ -2,7 +2,7 @@
 
 The first layer of a plain MLP over [market | portfolio] splits into a market part, which
 depends on the day alone and runs once per distinct day of a batch, and a portfolio part,
-which runs per env; their sum is exactly the plain layer's pre-activation (invariant 5 of docs/design.md).
+which runs per env; their sum is exactly the plain layer's pre-activation (docs/design.md #5).
 An optional small per-asset encoder (shared across assets) shrinks the market part further.
 """
 

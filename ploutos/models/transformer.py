@@ -14,7 +14,7 @@ Where the time goes and what is shared (measured on a 2-core CPU, d_model 64, 2 
   as the reference it is tested against.
 - The join layer's input is [asset token | asset state | global state]; its token part
   depends on the day only, so it runs per day inside the encoding and only the few portfolio
-  columns run per env (the MLP's first-layer split, invariant 5 of docs/design.md). The parameters are
+  columns run per env (the MLP's first-layer split, docs/design.md #5). The parameters are
   the same nn.Linear's, sliced, so checkpoints and parameter counts are unchanged.
 - The encoder layers are nn.TransformerEncoderLayer modules (same parameters and state
   dict) run by a lean pre-norm forward: one fused QKV projection and

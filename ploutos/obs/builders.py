@@ -1,6 +1,6 @@
 """Observation builders: render the market part of a CompactObs lazily from market.features.
 
-An env never copies market data per env (invariant 5 of docs/design.md). It hands out the decision day
+An env never copies market data per env (docs/design.md #5). It hands out the decision day
 and its portfolio state; a builder turns days into market tensors on demand, from views of
 the one shared feature tensor.
 """

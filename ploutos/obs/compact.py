@@ -9,7 +9,7 @@ import torch
 
 
 class CompactObs(NamedTuple):
-    """What an env hands out: never the market window itself (invariant 5 of docs/design.md).
+    """What an env hands out: never the market window itself (docs/design.md #5).
 
     The market part of an observation depends on the decision day alone, so a learner
     renders it from the shared feature tensor (once per distinct day) and joins it with
