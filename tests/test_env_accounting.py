@@ -32,9 +32,11 @@ def env_cfg(mode: str = "discrete", **env_overrides: float) -> OmegaConf:
     return OmegaConf.create({"env": env, "obs": {"name": "v6"}, "reward": {"name": "pnl"}})
 
 
-def reference(market, p, start: int, actions: np.ndarray, mode: str) -> list[dict]:
-    """Replay one env with plain floats, one asset at a time."""
-    close, fill = market.close.numpy(), market.fill.numpy()
+def reference(
+    close: np.ndarray, fill: np.ndarray, p, start: int, actions: np.ndarray, mode: str
+) -> list[dict]:
+    """Replay one env with plain floats, one asset at a time: orders decided on day d fill at
+    fill[d + 1] and are marked at close[d + 1]."""
     c, s = p["commission_bps"] * 1e-4, p["slippage_bps"] * 1e-4
     min_fee, lot = p["min_fee"], p["lot_size"]
 
@@ -148,7 +150,9 @@ def test_engine_matches_reference(mode: str, overrides: dict) -> None:
         got[-1]["shares"] = env.shares.clone()
     params = OmegaConf.to_container(cfg.env)
     for i in range(n_envs):
-        ref = reference(market, params, starts[i], acts[:, i], mode)
+        ref = reference(
+            market.close.numpy(), market.fill.numpy(), params, starts[i], acts[:, i], mode
+        )
         for t in range(n_steps):
             r, g = ref[t], got[t]
             tol = {"rtol": 1e-9, "atol": 1e-9}
@@ -168,3 +172,56 @@ def test_buys_beyond_cash_are_scaled_pro_rata() -> None:
     # Four buys of half the equity each: all cash is spent, a quarter per asset.
     assert info["cash"].item() == pytest.approx(0.0, abs=1e-6)
     np.testing.assert_allclose(spent.numpy(), np.full(A, 25_000.0), rtol=1e-12)
+
+
+def _books(env, actions: torch.Tensor) -> list[dict]:
+    rows = []
+    for t in range(actions.shape[0]):
+        _, _, _, _, info = env.step(actions[t])
+        rows.append({"cash": info["cash"].clone(), "equity": info["equity"].clone()})
+    return rows
+
+
+def _matches(rows: list[dict], refs: list[list[dict]]) -> bool:
+    return all(
+        np.allclose(rows[t]["equity"][i].item(), ref[t]["equity"], rtol=1e-9, atol=1e-9)
+        and np.allclose(rows[t]["cash"][i].item(), ref[t]["cash"], rtol=1e-9, atol=1e-9)
+        for i, ref in enumerate(refs)
+        for t in range(len(ref))
+    )
+
+
+def test_ohlcv_fills_at_the_next_open_read_from_the_raw_bars() -> None:
+    """The reference takes its prices from the loaded bars by its own rule (next open when the
+    data has opens), not from the engine's fill tensor: an engine filling at the close on
+    OHLCV data fails it."""
+    import dataclasses
+
+    from conftest import compose_config
+
+    from ploutos.pipeline import build_market
+
+    cfg = compose_config("train", ["data=synthetic", "data.n_days=600", f"data.n_assets={A}",
+                                   "data.splits.val_start=2001-06-01",
+                                   "data.splits.test_start=2001-10-01", "features=minimal"])
+    market, report = build_market(cfg)
+    bars = report.bars
+    assert bars.open is not None  # OHLCV data: the rule says next open
+    raw_fill, raw_close = bars.open, bars.close
+    env_cfg_ = env_cfg("discrete", min_fee=1.0)
+    rng = np.random.default_rng(3)
+    acts = rng.choice(3, size=(25, 4, A), p=[0.4, 0.4, 0.2])
+    params = OmegaConf.to_container(env_cfg_.env)
+
+    def run(mkt) -> tuple[list[dict], list[list[dict]]]:
+        env = make_env(env_cfg_, mkt, 4, split="train", seed=5)
+        env.reset()
+        starts = env.day.tolist()
+        rows = _books(env, torch.tensor(acts, dtype=torch.int64))
+        refs = [reference(raw_close, raw_fill, params, starts[i], acts[:, i], "discrete")
+                for i in range(4)]  # fmt: skip
+        return rows, refs
+
+    assert _matches(*run(market))
+    closing = dataclasses.replace(market, fill=market.close.clone())  # the planted bug
+    assert not _matches(*run(closing))

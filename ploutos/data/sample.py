@@ -23,6 +23,8 @@ NOTES = (
     "use the next close and only close-based features apply",
     "data: skfolio 1.12.2 S&P 500 datasets (BSD-3-Clause), see ploutos/data/sample/"
     "LICENSE-skfolio.txt",
+    "survivorship: the tickers are today's survivors (chosen in 2022), so every strategy's "
+    "absolute return, buy-and-hold's included, is flattered; compare strategies, not levels",
 )
 
 
