@@ -189,3 +189,17 @@ def test_orchestration_with_training_replaced(tmp_path) -> None:
     # The fold's buy-and-hold continues from where the previous fold's ended.
     f0 = pd.read_csv(tmp_path / "fold_00" / "equity.csv")
     assert eq["buy_and_hold"].iloc[test0.n_days] == pytest.approx(f0["buy_and_hold"].iloc[-1])
+
+
+def test_a_fold_checkpoints_config_rebuilds_the_exact_fold_windows(tmp_path) -> None:
+    """The data.splits a fold trains with (and its checkpoints carry) give back the fold's
+    windows exactly, embargo days in no split: a later backtest of a fold checkpoint on
+    split=val trades the fold's validation days only."""
+    from ploutos.pipeline import build_market
+
+    cfg = wf_cfg("data.walk_forward.embargo_days=7")
+    plan = plan_folds(cfg)
+    fold = plan.folds[1]
+    assert fold["val"].start - fold["train"].stop == 7  # the embargo is a real gap
+    _, report = build_market(fold_config(cfg, plan, 1, tmp_path))
+    assert report.splits == fold

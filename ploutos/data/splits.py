@@ -47,8 +47,8 @@ def split_bounds(
     An unset train_start / end defaults to first_day / last_day (the data's); without data
     (first_day, last_day None) only the dates the config names are checked.
     """
-    bounds = {k: to_day(splits_cfg.get(k)) for k in ("train_start", "val_start", "test_start")}
-    bounds["end"] = to_day(splits_cfg.get("end"))
+    keys = ("train_start", "train_end", "val_start", "val_end", "test_start", "end")
+    bounds = {k: to_day(splits_cfg.get(k)) for k in keys}
     for key in ("val_start", "test_start"):
         if bounds[key] is None:
             raise ConfigError(f"data.splits.{key}", "is required (a date, e.g. 2017-01-01)")
@@ -56,22 +56,23 @@ def split_bounds(
         bounds["train_start"] = first_day
     if bounds["end"] is None:
         bounds["end"] = last_day
-    ordered = [(k, bounds[k]) for k in ("train_start", "val_start", "test_start", "end")]
-    named = [(k, day) for k, day in ordered if day is not None]
+    named = [(k, bounds[k]) for k in keys if bounds[k] is not None]
     for (prev_key, prev), (key, day) in pairwise(named):
-        if day < prev or (day == prev and key != "end"):
+        # An *_end is inclusive and may fall on its split's start; a start must move on.
+        if day < prev or (day == prev and not key.endswith("end")):
             relation = "before" if day < prev else "the same day as"
             raise ConfigError(
                 f"data.splits.{key}",
                 f"{day_str(day)} is {relation} data.splits.{prev_key} {day_str(prev)}",
             )
-    return ordered
+    return [(k, bounds[k]) for k in ("train_start", "val_start", "test_start", "end")]
 
 
 def resolve_splits(
     dates: np.ndarray, splits_cfg: Mapping[str, Any], warmup: int
 ) -> dict[str, SplitRange]:
-    """Day ranges of train, val and test from data.splits.{train_start,val_start,test_start,end}.
+    """Day ranges of train, val and test from data.splits.{train_start,val_start,test_start,end}
+    (and the optional train_end / val_end).
 
     train_start (None: the first day) <= val_start < test_start <= end (None: the last day).
     A boundary date falls on the first trading day on or after it; `end` is inclusive.
@@ -85,10 +86,13 @@ def resolve_splits(
             f"{day_str(bounds['test_start'])} is after the last date of the data "
             f"{day_str(dates[-1])}",
         )
-    idx = [int(np.searchsorted(dates, d, side="left")) for _, d in ordered[:3]]
-    idx.append(int(np.searchsorted(dates, bounds["end"], side="right")))
+    starts = [int(np.searchsorted(dates, d, side="left")) for _, d in ordered[:3]]
+    stops = [*starts[1:], int(np.searchsorted(dates, bounds["end"], side="right"))]
+    for i, key in enumerate(("train_end", "val_end")):
+        if splits_cfg.get(key) is not None:
+            stops[i] = int(np.searchsorted(dates, to_day(splits_cfg[key]), side="right"))
     return {
-        name: _checked_range(name, idx[i], idx[i + 1], warmup, dates)
+        name: _checked_range(name, starts[i], stops[i], warmup, dates)
         for i, name in enumerate(SPLIT_NAMES)
     }
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -152,14 +152,18 @@ def check_fold_index(plan: FoldPlan, fold: int) -> None:
 
 
 def fold_config(cfg: DictConfig, plan: FoldPlan, fold: int, train_dir: Path) -> DictConfig:
-    """cfg with data.splits on fold `fold` (train from its start, val from the day after train,
-    test on its test window) and the training output in train_dir."""
+    """cfg with data.splits on fold `fold`'s exact train, val and test windows and the training
+    output in train_dir."""
     check_fold_index(plan, fold)
     f, day = plan.folds[fold], lambda i: str(plan.dates[i])
     out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    # The exact fold bounds, embargo gaps excluded: a later backtest of a fold checkpoint on
+    # split=val trades the fold's validation days and nothing else.
     out.data.splits = {
         "train_start": day(f["train"].start),
-        "val_start": day(f["train"].stop),
+        "train_end": day(f["train"].stop - 1),
+        "val_start": day(f["val"].start),
+        "val_end": day(f["val"].stop - 1),
         "test_start": day(f["test"].start),
         "end": day(f["test"].stop - 1),
     }
@@ -173,13 +177,12 @@ def fold_market(fold_cfg: DictConfig, fold: dict[str, SplitRange]) -> tuple[Mark
     from ploutos.pipeline import build_market
 
     market, report = build_market(fold_cfg)
-    if report.splits["train"] != fold["train"]:
+    if report.splits != dict(fold):
         raise DataError(
-            f"walk-forward: the market's train split {report.splits['train']} is not the "
-            f"fold's {fold['train']}; the calendar changed between planning and building"
+            f"walk-forward: the market's splits {report.splits} are not the fold's {fold}; "
+            "the calendar changed between planning and building"
         )
-    report.splits = dict(fold)
-    return replace(market, splits=dict(fold)), report
+    return market, report
 
 
 def best_checkpoint(summary: dict[str, Any]) -> str:
