@@ -8,6 +8,7 @@ tradable day and runs to its end, and it records what the env's info reports.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,8 +236,13 @@ def evaluate_policy(
     eval_cfg, reward_used = evaluation_config(cfg, market)
     was_training = policy.training
     policy.eval()
+    # An ActorCritic encodes each decision day of the split once up front instead of once a
+    # step: the evaluation steps one env, so per-step encoding was most of its policy work.
+    table = getattr(policy, "market_table", None)
+    rng = market.split(split)
+    days = torch.arange(max(rng.start, obs_builder.min_day), rng.stop, device=market.device)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), table(obs_builder, days) if table else nullcontext():
             log = run_policy(
                 lambda obs: policy.act(obs, obs_builder, deterministic=True),
                 market,
