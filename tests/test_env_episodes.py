@@ -264,3 +264,25 @@ def test_same_trajectories_on_every_device(device: str, mode: str) -> None:
     assert torch.equal(ref["done"], got["done"])
     torch.testing.assert_close(got["equity"], ref["equity"], rtol=1e-12, atol=1e-9)
     torch.testing.assert_close(got["portfolio"], ref["portfolio"], rtol=1e-5, atol=1e-6)
+
+
+def test_time_left_means_the_same_in_training_and_evaluation(toy_market) -> None:
+    """The portfolio state's last entry is the time to the split's end in episode lengths,
+    capped at 1: a training episode far from the end sees 1 throughout (also at a truncation,
+    so it bootstraps from a state that goes on), and evaluation over the whole split sees 1
+    until the last episode length of days, then the same countdown to 0 as training near
+    the split's end."""
+    days = 20
+    train = make_env(cfg(episode_days=days), toy_market, 64, split="train", seed=3)
+    val = make_env(cfg(episode_days=days), toy_market, 1, split="val", evaluation=True)
+    for env in (train, val):
+        obs = env.reset()
+        seen = [(obs.day.clone(), obs.portfolio[:, -1].clone())]
+        hold = torch.zeros((env.n_envs, env.n_assets), dtype=torch.int64)
+        for _ in range(val.last_day - val.first_day):
+            obs, _, _, _, info = env.step(hold)
+            seen.append((info["final_day"].clone(), info["final_portfolio"][:, -1].clone()))
+        for day, left in seen:
+            expected = ((env.last_day - day).double() / days).clamp(max=1.0)
+            torch.testing.assert_close(left.double(), expected, rtol=0, atol=1e-6)
+    assert train.horizon == val.horizon == days

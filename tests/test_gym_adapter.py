@@ -53,7 +53,8 @@ def test_single_env_episode_matches_the_engine() -> None:
     env = PloutosEnv(market=market, cfg=cfg(), seed=4)
     engine = make_env(cfg(), market, 1, seed=4)
     first, _ = env.reset(seed=4)
-    expected = engine.obs_builder.render(engine.reset())[0].numpy()
+    start = engine.reset()
+    expected = engine.obs_builder.render(start)[0].numpy()
     np.testing.assert_array_equal(first, expected)
     total, done, steps = 0.0, False, 0
     while not done:
@@ -64,7 +65,10 @@ def test_single_env_episode_matches_the_engine() -> None:
         total += reward
         done, steps = term or trunc, steps + 1
     assert steps == 15
-    assert obs[-1] == 0.0  # the episode's own last observation: no episode left
+    # The episode's own last observation: its time left to the split's end, in episode
+    # lengths (capped at 1), as the engine defines it in training and evaluation alike.
+    final_day = int(start.day.item()) + steps
+    assert obs[-1] == pytest.approx(min(1.0, (engine.last_day - final_day) / 15), abs=1e-6)
 
 
 def test_vector_env_autoresets_in_the_same_step() -> None:
@@ -75,5 +79,8 @@ def test_vector_env_autoresets_in_the_same_step() -> None:
         obs, rew, term, trunc, info = venv.step(venv.action_space.sample())
         assert rew.shape == (6,) and rew.dtype == np.float32
     assert (term | trunc).all() and info["_final_obs"].all()
-    np.testing.assert_array_equal(info["final_obs"][:, -1], np.zeros(6, dtype=np.float32))
+    # A truncated episode's last state has time left (the split goes on); a terminated one's,
+    # at the split's last day, has none.
+    left = info["final_obs"][:, -1]
+    assert (left[trunc & ~term] == 1.0).all() and (left[term] == 0.0).all()
     np.testing.assert_array_equal(obs[:, -1], np.ones(6, dtype=np.float32))

@@ -221,3 +221,18 @@ def test_learns_to_buy_the_rising_asset():
     assert dist0.probs[:, 0, BUY].mean().item() < 0.4
     assert buy[0].item() > 0.7 and buy[1].item() < 0.1
     assert stats[-1]["episode_return"] > stats[0]["episode_return"] + 2.0
+
+
+def test_the_rollout_table_refuses_days_outside_its_range():
+    """A restored env state on days the table does not hold (another split) fails loudly
+    instead of reading another day's encoding."""
+    from ploutos.obs.compact import CompactObs
+
+    module = PPO(_cfg(), make_toy_market())
+    assert module.use_table
+    val = module.env.market.split("val")
+    module.next_obs = CompactObs(
+        torch.full_like(module.next_obs.day, val.start + 5), module.next_obs.portfolio
+    )
+    with pytest.raises(IndexError, match="outside the training split's observable days"):
+        module.collect_rollout()

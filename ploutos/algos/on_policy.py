@@ -123,6 +123,15 @@ class OnPolicyAlgorithm(Algorithm):
         """Fill the buffer with n_steps of every env; (advantages, returns) [n_steps, N]."""
         builder = self.env.obs_builder
         use_table = self.use_table and self.policy.unique_days
+        days, table_days = self.next_obs.day, self.rollout_days
+        # The table is indexed by day - first day: a day outside it would read another day's
+        # encoding (or wrap around) without a word. Envs only visit the split's days, so this
+        # guards restored state; one host sync per iteration, outside the step loop.
+        if use_table and bool(((days < table_days[0]) | (days > table_days[-1])).any()):
+            raise IndexError(
+                f"rollout starts on days {int(days.min())}..{int(days.max())}, outside the "
+                f"training split's observable days {int(table_days[0])}..{int(table_days[-1])}"
+            )
         table = self.policy.market_table(builder, self.rollout_days) if use_table else None
         with table or nullcontext():
             return self._rollout_steps(self.next_obs)

@@ -64,9 +64,13 @@ class Trade(NamedTuple):
     truncated: torch.Tensor  # bool [N]: ended because the episode window ran out
 
 
-def frac_left(start: torch.Tensor, end: torch.Tensor, day: torch.Tensor) -> torch.Tensor:
-    """float64 [N] fraction of the episode still ahead of `day`."""
-    return (end - day).to(_F64) / (end - start).to(_F64)
+def time_left(day: torch.Tensor, last_day: int, horizon: float) -> torch.Tensor:
+    """float64 [N]: days until the split's last day (where episodes terminate), in units of
+    the episode length, capped at 1. The same quantity in training (episodes of
+    env.episode_days) and in evaluation (one run over the whole split): 1 far from the split's
+    end, falling to 0 at it. A truncated training episode ends with the time left it had, so
+    its bootstrap value is that of a state that goes on, as it does."""
+    return ((last_day - day).to(_F64) / horizon).clamp(max=1.0)
 
 
 def _trade_tensors(
@@ -86,6 +90,7 @@ def _trade_tensors(
     fill_prices: torch.Tensor,
     closes: torch.Tensor,
     last_day: int,
+    horizon: float,
 ) -> Trade:
     """The whole arithmetic of a step, from the actions and the market's price tables
     [T, A] to the new portfolio state and episode counters, as one pure function of tensors,
@@ -101,7 +106,7 @@ def _trade_tensors(
     terminated = done & (end >= last_day)
     portfolio = portfolio_state(
         fills.cash, fills.shares, fills.entry, close, equity, peak,
-        frac_left(start, end, fill_day),
+        time_left(fill_day, last_day, horizon),
     )  # fmt: skip
     return Trade(
         cash=fills.cash,
@@ -164,6 +169,9 @@ class TradingEnv:
         days = params.episode_days
         self.episode_days = span if evaluation or days is None else min(days, span)
         self.n_starts = 1 if evaluation else span - self.episode_days + 1
+        # The unit of the portfolio state's time-left feature: the nominal episode length,
+        # the same in training and in evaluation (see time_left).
+        self.horizon = float(span if days is None else min(days, span))
 
         dev, n, a = self.device, n_envs, self.n_assets
         self.seeds = seed + torch.arange(n, dtype=_I64, device=dev)
@@ -201,7 +209,7 @@ class TradingEnv:
         args = (
             actions, self.cash, self.shares, self.entry, self.peak, fill_day, self.start,
             self.end, self.steps, self.trades, self.wins, self.market.fill, self.market.close,
-            self.last_day,
+            self.last_day, self.horizon,
         )  # fmt: skip
         if self._compiled is not None:
             try:
@@ -276,7 +284,7 @@ class TradingEnv:
         close = self.market.close.index_select(0, self.day)
         state = portfolio_state(
             self.cash, self.shares, self.entry, close, self.equity, self.peak,
-            frac_left(self.start, self.end, self.day),
+            time_left(self.day, self.last_day, self.horizon),
         )  # fmt: skip
         return CompactObs(self.day, state)
 

@@ -1,8 +1,9 @@
 """The per-env portfolio state vector shared by every observation version.
 
 Layout (P = 2A + 3, float32): [cash weight, position weights (A), unrealized return per
-asset (A), drawdown from peak, fraction of the episode left]. Weights are marked at the
-close of the decision day, so they use nothing the trader could not see.
+asset (A), drawdown from peak, time left: days to the split's end in episode lengths, capped
+at 1 (ploutos.env.engine.time_left)]. Weights are marked at the close of the decision day, so
+they use nothing the trader could not see.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def portfolio_state(
     close: torch.Tensor,
     equity: torch.Tensor,
     peak: torch.Tensor,
-    frac_left: torch.Tensor,
+    time_left: torch.Tensor,
 ) -> torch.Tensor:
     """[N, 2A + 3] float32 from float64 money state [N] / [N, A] and the day's close [N, A]."""
     inv_eq = 1.0 / equity.unsqueeze(1)
@@ -34,7 +35,7 @@ def portfolio_state(
     # Each piece is narrowed to float32 before the concatenation, so a fused step writes the
     # state once instead of a float64 copy and then its float32 conversion.
     pieces = (cash.unsqueeze(1) * inv_eq, weights, unrealized, drawdown.unsqueeze(1),
-              frac_left.unsqueeze(1))  # fmt: skip
+              time_left.unsqueeze(1))  # fmt: skip
     return torch.cat([piece.to(torch.float32) for piece in pieces], dim=1)
 
 
