@@ -1,6 +1,6 @@
 """Gymnasium adapters over the batched engine: a single Env and a VectorEnv.
 
-Both step the same TradingEnv (invariant 3 of docs/design.md); they only convert tensors to
+Both step the same TradingEnv (docs/design.md #3); they only convert tensors to
 numpy and render the compact observation flat (market part, then portfolio state).
 """
 
