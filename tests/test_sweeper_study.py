@@ -50,6 +50,7 @@ def fake_training(cfg: DictConfig) -> float | None:
         default_root_dir=str(out),
         should_stop=False,
         loggers=[],
+        callback_metrics={},
     )
     module = SimpleNamespace(device=torch.device("cpu"), policy=None, env_steps=0)
     for cb in callbacks:

@@ -64,13 +64,14 @@ class Trade(NamedTuple):
     truncated: torch.Tensor  # bool [N]: ended because the episode window ran out
 
 
-def time_left(day: torch.Tensor, last_day: int, horizon: float) -> torch.Tensor:
-    """float64 [N]: days until the split's last day (where episodes terminate), in units of
-    the episode length, capped at 1. The same quantity in training (episodes of
+def time_left(day: torch.Tensor, terminal: torch.Tensor, horizon: float) -> torch.Tensor:
+    """float64 [N]: days until `terminal` (the day the env's run really ends: the split's last
+    day in training, the window's end in evaluation and paper trading), in units of the
+    episode length, capped at 1. The same quantity in training (episodes of
     env.episode_days) and in evaluation (one run over the whole split): 1 far from the split's
     end, falling to 0 at it. A truncated training episode ends with the time left it had, so
     its bootstrap value is that of a state that goes on, as it does."""
-    return ((last_day - day).to(_F64) / horizon).clamp(max=1.0)
+    return ((terminal - day).to(_F64) / horizon).clamp(max=1.0)
 
 
 def _trade_tensors(
@@ -90,6 +91,7 @@ def _trade_tensors(
     fill_prices: torch.Tensor,
     closes: torch.Tensor,
     last_day: int,
+    terminal: torch.Tensor,
     horizon: float,
 ) -> Trade:
     """The whole arithmetic of a step, from the actions and the market's price tables
@@ -106,7 +108,7 @@ def _trade_tensors(
     terminated = done & (end >= last_day)
     portfolio = portfolio_state(
         fills.cash, fills.shares, fills.entry, close, equity, peak,
-        time_left(fill_day, last_day, horizon),
+        time_left(fill_day, terminal, horizon),
     )  # fmt: skip
     return Trade(
         cash=fills.cash,
@@ -171,7 +173,7 @@ class TradingEnv:
         self.n_starts = 1 if evaluation else span - self.episode_days + 1
         # The unit of the portfolio state's time-left feature: the nominal episode length,
         # the same in training and in evaluation (see time_left).
-        self.horizon = float(span if days is None else min(days, span))
+        self.horizon = float(span if days is None else days)
 
         dev, n, a = self.device, n_envs, self.n_assets
         self.seeds = seed + torch.arange(n, dtype=_I64, device=dev)
@@ -202,6 +204,15 @@ class TradingEnv:
             else None
         )
         self._all = torch.ones(n, dtype=torch.bool, device=dev)
+        self._split_last = torch.full((n,), self.last_day, dtype=_I64, device=dev)
+
+    def terminal_days(self) -> torch.Tensor:
+        """[N] the day each env's run really ends: its episode's end in evaluation (the
+        window's end; paper trading sets it to the account's), the split's last day in
+        training, where episodes are windows of a run that goes on."""
+        if self.evaluation:
+            return self.end
+        return self._split_last
 
     def _trade(self, actions: torch.Tensor, fill_day: torch.Tensor) -> Trade:
         """Orders from actions, their fills at fill_day, equity marked at its close, and the
@@ -209,7 +220,7 @@ class TradingEnv:
         args = (
             actions, self.cash, self.shares, self.entry, self.peak, fill_day, self.start,
             self.end, self.steps, self.trades, self.wins, self.market.fill, self.market.close,
-            self.last_day, self.horizon,
+            self.last_day, self.terminal_days(), self.horizon,
         )  # fmt: skip
         if self._compiled is not None:
             try:
@@ -284,7 +295,7 @@ class TradingEnv:
         close = self.market.close.index_select(0, self.day)
         state = portfolio_state(
             self.cash, self.shares, self.entry, close, self.equity, self.peak,
-            time_left(self.day, self.last_day, self.horizon),
+            time_left(self.day, self.terminal_days(), self.horizon),
         )  # fmt: skip
         return CompactObs(self.day, state)
 
