@@ -50,3 +50,9 @@ class Reward:
 def log_growth(step: StepOutcome) -> torch.Tensor:
     """float64 [N] log(equity_t / equity_{t-1})."""
     return torch.log(step.equity / step.prev_equity)
+
+
+def close_after(close: torch.Tensor, step: StepOutcome, horizon: int) -> torch.Tensor:
+    """float64 [N, A] the close `horizon` days after each fill, never past the split's last
+    day: what the look-ahead shaping rewards judge a trade against."""
+    return close.index_select(0, torch.clamp(step.fill_day + horizon, max=step.last_day))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ploutos.market import Market
-from ploutos.rewards.base import Reward, StepOutcome, log_growth
+from ploutos.rewards.base import Reward, StepOutcome, close_after, log_growth
 
 
 class BuyBonusReward(Reward):
@@ -36,8 +36,7 @@ class BuyBonusReward(Reward):
 
     def shaping(self, step: StepOutcome) -> torch.Tensor:
         """float64 [N]: bonuses minus penalties of the step's buys."""
-        future_day = torch.clamp(step.fill_day + self.horizon, max=step.last_day)
-        good = self.close.index_select(0, future_day) > step.fill_price
+        good = close_after(self.close, step, self.horizon) > step.fill_price
         buys = step.buy_mask.to(torch.float64)
         n_good = (buys * good.to(torch.float64)).sum(dim=1)
         return self.good_buy * n_good - self.bad_buy * (buys.sum(dim=1) - n_good)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ploutos.market import Market
-from ploutos.rewards.base import Reward, StepOutcome, log_growth
+from ploutos.rewards.base import Reward, StepOutcome, close_after, log_growth
 
 
 class TimingReward(Reward):
@@ -36,8 +36,7 @@ class TimingReward(Reward):
 
     def shaping(self, step: StepOutcome) -> torch.Tensor:
         """float64 [N] timing bonus (positive) or penalty (negative) of the step's trades."""
-        future_day = torch.clamp(step.fill_day + self.horizon, max=step.last_day)
-        future = self.close.index_select(0, future_day)
+        future = close_after(self.close, step, self.horizon)
         score = torch.clamp(
             torch.log(future / step.fill_price) / self.ret_scale, -1.0, 1.0
         )
