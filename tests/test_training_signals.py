@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from conftest import compose_config, make_toy_market
@@ -250,3 +251,45 @@ def test_a_signal_during_a_multirun_stops_the_sweep_leaving_finished_jobs(tmp_pa
     assert second["status"] == "interrupted" and (sweep / "1/checkpoints/last.ckpt").is_file()
     assert "total_timesteps=" + str(LONG) in second["resume_command"]
     assert not (sweep / "2").exists()
+
+
+# ---- ckpt_path=auto: a study re-run continues each job in its own folder ---------------------
+
+
+def test_ckpt_path_auto_starts_continues_and_skips_in_the_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "job"
+
+    def auto_run(total: int) -> dict:
+        run(compose_config("train", [*TINY, f"total_timesteps={total}", f"checkpoint_freq={BATCH}",
+                                     "trainer.keep_periodic=1", f"trainer.output_dir={out}",
+                                     "ckpt_path=auto"]))
+        return json.loads((out / "summary.json").read_text())
+
+    fresh = auto_run(2 * BATCH)
+    assert fresh["resumed_from"] is None and fresh["env_steps"] == 2 * BATCH
+    # keep_periodic=1: only the newest periodic checkpoint is on disk and in the summary.
+    periodic = sorted((out / "checkpoints" / "periodic").iterdir())
+    assert [p.name for p in periodic] == [f"envsteps_{2 * BATCH:012d}.ckpt"]
+    assert fresh["checkpoints"]["periodic"] == [str(periodic[0])]
+
+    # Finished at its target: a second run of the same command leaves it alone.
+    before = (out / "summary.json").stat().st_mtime_ns
+    assert auto_run(2 * BATCH)["env_steps"] == 2 * BATCH
+    assert (out / "summary.json").stat().st_mtime_ns == before
+
+    # Killed before its summary (kill -9 leaves none): the rerun continues from last.ckpt.
+    (out / "summary.json").unlink()
+    resumed = auto_run(4 * BATCH)
+    assert resumed["resumed_from"] == str(out / "checkpoints" / "last.ckpt")
+    assert resumed["resumed_at_env_steps"] == 2 * BATCH
+    assert resumed["status"] == "completed" and resumed["env_steps"] == 4 * BATCH
+    # A completed run asked for more goes on too.
+    assert auto_run(5 * BATCH)["resumed_at_env_steps"] == 4 * BATCH
+    # The csv log holds the whole run once: Lightning's logger would have dropped the rows
+    # written before each resume.
+    curve = pd.read_csv(out / "csv" / "metrics.csv")
+    iterations = curve[curve["epoch"].notna()]
+    assert iterations["train/env_steps"].tolist() == [BATCH * k for k in range(1, 6)]
+    # smoke evaluates every 1,024 env steps and at the end of each fit.
+    evals = curve[curve["eval/sharpe"].notna()]
+    assert evals["train/env_steps"].tolist() == [2 * BATCH, 4 * BATCH, 5 * BATCH]

@@ -50,10 +50,14 @@ from ploutos.training.console import IterationLog
 from ploutos.training.host_memory import keep_freed_memory
 from ploutos.training.loggers import finish_loggers, make_loggers, resolved_container
 from ploutos.training.resume import (
+    AUTO,
     check_resumable,
     check_resume_data,
+    finished_summary,
+    own_checkpoint,
     read_resume_checkpoint,
 )
+from ploutos.training.selection import Selection
 from ploutos.training.signals import GracefulStop, StopNow, parse_signals, resume_command
 from ploutos.training.summary import write_summary
 from ploutos.training.validate import validate_training
@@ -103,6 +107,16 @@ def run(cfg: DictConfig) -> float | None:
     signal raises RunInterrupted after writing its files (the exit status says so)."""
     ensure_console()
     validate_training(cfg)
+    if cfg.ckpt_path == AUTO:
+        finished = finished_summary(output_dir(cfg), int(cfg.total_timesteps))
+        if finished is not None:
+            log.info("%s: already %s at %s env steps; skipped (ckpt_path=auto)",
+                     output_dir(cfg), finished["status"], f"{finished['env_steps']:,}")
+            return finished["best_eval"]["score"]
+        own = own_checkpoint(output_dir(cfg))
+        # Nothing written yet: the run starts afresh in its folder.
+        cfg.ckpt_path = str(own) if own is not None else None
+        log.info("ckpt_path=auto: %s", f"continuing from {own}" if own else "fresh start")
     if cfg.ckpt_path is not None:
         # A resume that cannot continue fails here, before any data is loaded.
         check_resumable(read_resume_checkpoint(cfg.ckpt_path), cfg, cfg.ckpt_path)
@@ -135,6 +149,8 @@ def train(
     `callbacks` run after the app's own (tests use them to inject faults).
     """
     from ploutos.algos.registry import make_algorithm
+    from ploutos.dashboards.callback import Dashboards
+    from ploutos.dashboards.charts import EvaluationCharter
     from ploutos.evaluation import evaluate_policy
     from ploutos.models import parameter_summary
 
@@ -144,11 +160,13 @@ def train(
     resolved = OmegaConf.create(resolved_container(cfg))
     stop_signals = resolved.trainer.get("stop_signals", ("SIGTERM", "SIGINT"))
     stop = GracefulStop(parse_signals(stop_signals))
+    resumed_at_env_steps = None
     if cfg.ckpt_path is not None:
         ckpt = read_resume_checkpoint(cfg.ckpt_path)
         check_resumable(ckpt, resolved, cfg.ckpt_path)
         if market_meta is not None:
             check_resume_data(ckpt, str(market_meta.get("fingerprint")), cfg.ckpt_path)
+        resumed_at_env_steps = int(ckpt["env_steps"])
         del ckpt
     # A run killed mid-write left temporary files; the files they were for are intact.
     remove_stale_temp_files(out_dir / "checkpoints")
@@ -170,16 +188,19 @@ def train(
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = make_algorithm(resolved, market, market_meta)
 
+    selection = Selection(str(tr.get("select", "best")), str(tr.monitor), str(tr.mode),
+                          float(tr.get("select_smoothing", 0.5)))
     evaluation = EnvStepEvaluation(
         # The training envs' market view: under DDP each process holds a copy on its device.
         evaluate=lambda policy: evaluate_policy(
-            policy, module.env.obs_builder, resolved, split=tr.eval_split
+            policy, module.env.obs_builder, resolved, split=tr.eval_split, keep_log=True
         ),
         every=int(tr.eval_freq),
         total_timesteps=int(resolved.total_timesteps),
         monitor=str(tr.monitor),
         mode=str(tr.mode),
         split=str(tr.eval_split),
+        selection=selection,
     )
     checkpoints = EnvStepCheckpoint(
         out_dir / "checkpoints",
@@ -187,6 +208,7 @@ def train(
         evaluation=evaluation,
         save_best=bool(tr.save_best),
         save_last=bool(tr.save_last),
+        keep_periodic=tr.get("keep_periodic"),
     )
     stopping = EvalEarlyStopping(
         evaluation,
@@ -198,7 +220,11 @@ def train(
     configured = [instantiate(node) for node in (resolved.get("callbacks") or {}).values()]
     # Per iteration: the iteration's log line, then evaluation, checkpoints, stopping.
     iteration_log = IterationLog(int(tr.log_every_n_iterations), int(resolved.total_timesteps))
-    own: list[Callback] = [throughput, iteration_log, evaluation, checkpoints]
+    own: list[Callback] = [throughput, iteration_log, selection, evaluation, checkpoints]
+    # Charts at evaluations, SB3 names, checkpoint artifacts (after the checkpoints it logs).
+    own.append(Dashboards(resolved, evaluation, checkpoints,
+                          EvaluationCharter(module.env.obs_builder.market, resolved,
+                                            str(tr.eval_split)), market_meta))
     if tr.early_stopping.enabled:
         own.append(stopping)
     own.append(stop)
@@ -209,7 +235,9 @@ def train(
 
     # Lightning's start-up banners (accelerator table, product tips) drown the data summary.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    loggers = make_loggers(resolved.logger, out_dir, resolved_container(resolved))
+    loggers = make_loggers(
+        resolved.logger, out_dir, resolved_container(resolved), resumed_at_env_steps
+    )
     trainer = pl.Trainer(
         **_devices(str(tr.accelerator), tr),
         # The algorithm's dataloader yields one item per remaining iteration and the algorithm
@@ -290,6 +318,7 @@ def train(
             "env_steps": evaluation.best_env_steps,
             "metrics": evaluation.best_metrics,
         },
+        "selection": selection.summary(),  # trainer.select and every evaluation's score
         "checkpoints": checkpoints.paths(),
         "overrides": _overrides(),
         "output_dir": str(out_dir),

@@ -23,12 +23,14 @@ from ploutos.algos.base import check_finite_parameters
 from ploutos.errors import ConfigError
 from ploutos.training.console import evaluation_line
 from ploutos.training.schedule import crossed
+from ploutos.training.selection import Selection
 
 log = logging.getLogger(__name__)
 
 # evaluate(policy) -> metrics without the "eval/" prefix, as ploutos.evaluation returns them;
 # it runs the policy deterministically in eval mode.
 EvaluateFn = Callable[[torch.nn.Module], dict[str, Any]]
+EvaluationListener = Callable[[pl.Trainer, "EnvStepEvaluation", dict[str, Any], int], dict]
 
 
 def _as_float(value: Any) -> float | None:
@@ -60,8 +62,10 @@ class EnvStepEvaluation(Callback):
         monitor: str = "eval/sharpe",
         mode: str = "max",
         split: str = "val",
+        selection: Selection | None = None,
     ) -> None:
         self.evaluate = evaluate
+        self.selection = selection  # trainer.select: what "best" means (selection.py)
         self.every = int(every)
         self.total_timesteps = int(total_timesteps)
         self.monitor = monitor
@@ -78,6 +82,9 @@ class EnvStepEvaluation(Callback):
         self.improved = False
         self._before = 0
         self._told_reward = False
+        # Called at each evaluation with (trainer, self, what `evaluate` returned, log step);
+        # the numbers they return join the evaluation's row (ploutos/dashboards).
+        self.listeners: list[EvaluationListener] = []
 
     def _better(self, score: float) -> bool:
         if not math.isfinite(score):
@@ -130,7 +137,9 @@ class EnvStepEvaluation(Callback):
         self.last_metrics = metrics
         self.last_env_steps = steps
         self.evaluated = True
-        score = metrics[self.monitor]
+        score = metrics[self.monitor] if self.selection is None else (
+            self.selection.score(metrics, steps)
+        )
         if self._better(score):
             self.best_score, self.best_env_steps, self.best_metrics = score, steps, metrics
             self.evals_since_best = 0
@@ -140,6 +149,8 @@ class EnvStepEvaluation(Callback):
         if trainer.is_global_zero:
             log.info(evaluation_line(steps, self.split, metrics, trainer.callback_metrics))
         row = {**metrics, "train/env_steps": float(steps)}
+        for listener in self.listeners:
+            row.update(listener(trainer, self, raw, _log_step(trainer)))
         for logger in trainer.loggers:
             logger.log_metrics(row, step=_log_step(trainer))
 
@@ -160,8 +171,9 @@ class EnvStepEvaluation(Callback):
 
 
 class EnvStepCheckpoint(Callback):
-    """periodic/envsteps=N.ckpt every `every` env steps, best.ckpt whenever the evaluation
-    improved, last.ckpt with every periodic one and at the end of training.
+    """periodic/envsteps=N.ckpt every `every` env steps (the newest `keep_periodic` of them, or
+    all), best.ckpt whenever the evaluation improved, last.ckpt with every periodic one and at
+    the end of training.
 
     Files are written by the trainer's checkpoint IO (atomic, see checkpoint_io.py).
     """
@@ -173,12 +185,14 @@ class EnvStepCheckpoint(Callback):
         evaluation: EnvStepEvaluation,
         save_best: bool = True,
         save_last: bool = True,
+        keep_periodic: int | None = None,
     ) -> None:
         self.dirpath = Path(dirpath)
         self.every = int(every)
         self.evaluation = evaluation
         self.save_best = save_best
         self.save_last = save_last
+        self.keep_periodic = keep_periodic
         self.periodic: list[str] = []
         self.best_path: str | None = None
         self.last_path: str | None = None
@@ -233,6 +247,17 @@ class EnvStepCheckpoint(Callback):
                 self.last_path = str(self.dirpath / "last.ckpt")
                 self.save(trainer, pl_module, Path(self.last_path))
             self.save(trainer, pl_module, path)
+            if self.keep_periodic is not None:
+                self.prune_periodic(trainer)
+
+    def prune_periodic(self, trainer: pl.Trainer) -> None:
+        """Delete this run's oldest periodic checkpoints beyond `keep_periodic` (a 50M-step run
+        writes hundreds); files listed from a run this one resumed are never touched."""
+        own = [p for p in self.periodic if Path(p).parent == self.dirpath / "periodic"]
+        for path in own[: max(len(own) - self.keep_periodic, 0)]:
+            self.periodic.remove(path)
+            if trainer.is_global_zero:
+                Path(path).unlink(missing_ok=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.save_last:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from ploutos.errors import ConfigError
 
 KNOWN = ("csv", "tensorboard", "wandb")
+ENV_STEPS = "train/env_steps"
 WANDB_HOST = "api.wandb.ai"
 
 
@@ -73,10 +75,41 @@ def _wandb(spec: DictConfig, out_dir: Path, config: dict[str, Any]) -> WandbLogg
     )
 
 
-def make_loggers(logger_cfg: DictConfig, out_dir: Path, config: dict[str, Any]) -> list[Logger]:
+class ResumingCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, but a run resumed in its own folder (ckpt_path=auto) keeps the
+    rows logged up to its checkpoint: Lightning deletes an existing metrics.csv, and the rows
+    after the checkpoint belong to work the resumed run does again."""
+
+    def __init__(self, *args: Any, keep_until_env_steps: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep_until = keep_until_env_steps
+
+    @property
+    def experiment(self) -> Any:
+        if self._experiment is not None or self._keep_until is None:
+            return super().experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        earlier = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
+        writer = super().experiment  # removes metrics.csv
+        if earlier is not None and {"step", ENV_STEPS} <= set(earlier.columns):
+            # Evaluation rows carry no env-step count: they share the step of their iteration.
+            done = earlier.loc[earlier[ENV_STEPS] <= self._keep_until, "step"]
+            kept = earlier[earlier["step"] <= done.max()] if len(done) else earlier.iloc[:0]
+            for row in kept.to_dict("records"):
+                writer.metrics.append({k: v for k, v in row.items() if pd.notna(v)})
+        return writer
+
+
+def make_loggers(
+    logger_cfg: DictConfig,
+    out_dir: Path,
+    config: dict[str, Any],
+    resumed_at_env_steps: int | None = None,
+) -> list[Logger]:
     """One Lightning logger per entry of the `logger` group, all writing under out_dir.
 
-    `config` is the resolved run config, stored as hyperparameters by every logger.
+    `config` is the resolved run config, stored as hyperparameters by every logger;
+    `resumed_at_env_steps` is where the checkpoint a resumed run continues stopped.
     """
     custom = [k for k, v in logger_cfg.items() if isinstance(v, DictConfig) and "_target_" in v]
     unknown = sorted(set(logger_cfg.keys()) - set(KNOWN) - set(custom))
@@ -87,7 +120,9 @@ def make_loggers(logger_cfg: DictConfig, out_dir: Path, config: dict[str, Any]) 
         )
     loggers: list[Logger] = []
     if "csv" in logger_cfg:
-        loggers.append(CSVLogger(save_dir=str(out_dir), name="csv", version=""))
+        loggers.append(ResumingCSVLogger(
+            save_dir=str(out_dir), name="csv", version="", keep_until_env_steps=resumed_at_env_steps
+        ))
     if "tensorboard" in logger_cfg:
         loggers.append(
             TensorBoardLogger(

@@ -11,6 +11,7 @@ validation days (or a network on other features) would report numbers about noth
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ CONTINUABLE = (
     "trainer.output_dir",
     "trainer.log_every_n_iterations",
     "trainer.keep_freed_host_memory",
+    "trainer.keep_periodic",
     "logger",
     "callbacks",
     "ckpt_path",
@@ -109,3 +111,34 @@ def check_resume_data(ckpt: dict[str, Any], fingerprint: str, path: str | Path) 
             f"{path}: data fingerprint {str(stored)[:16]} of the checkpoint differs from the "
             f"rebuilt market's {fingerprint[:16]}; the bars changed since it was written"
         )
+
+
+# A run in these states has a result: `ckpt_path=auto` leaves it alone (a diverged run would
+# only diverge again from its last good checkpoint).
+FINISHED = ("completed", "early_stopped", "diverged")
+AUTO = "auto"
+
+
+def finished_summary(out_dir: Path, total_timesteps: int) -> dict[str, Any] | None:
+    """The run folder's summary.json if it records a finished run, else None. A run completed
+    at fewer than `total_timesteps` is not finished: asked for more, it goes on."""
+    path = Path(out_dir) / "summary.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    if summary.get("status") not in FINISHED:
+        return None
+    if summary["status"] == "completed" and summary["env_steps"] < total_timesteps:
+        return None
+    return summary
+
+
+def own_checkpoint(out_dir: Path) -> Path | None:
+    """The newest checkpoint of the run folder: last.ckpt (written before each periodic one,
+    so never older), else the newest periodic one, else None (nothing to continue)."""
+    folder = Path(out_dir) / "checkpoints"
+    last = folder / "last.ckpt"
+    if last.is_file():
+        return last
+    periodic = sorted((folder / "periodic").glob("envsteps_*.ckpt"))
+    return periodic[-1] if periodic else None

@@ -42,5 +42,6 @@ def validate_training(cfg: DictConfig) -> None:
             "trainer.eval_split",
             "the test split is read once, by the backtest; select checkpoints on 'val'",
         )
-    if cfg.ckpt_path is not None and not Path(cfg.ckpt_path).is_file():
+    # 'auto' is the run folder's own newest checkpoint, resolved by the app.
+    if cfg.ckpt_path not in (None, "auto") and not Path(cfg.ckpt_path).is_file():
         raise ConfigError("ckpt_path", f"no checkpoint file at '{cfg.ckpt_path}'")
