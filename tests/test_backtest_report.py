@@ -71,7 +71,8 @@ def test_report_files_exist_and_pngs_are_valid(report_dir: Path) -> None:
 
 def test_metrics_json_and_csvs_agree(report_dir: Path) -> None:
     doc = json.loads((report_dir / "metrics.json").read_text())
-    assert list(doc["strategies"]) == ["agent", *BASELINES]
+    # The tiny checkpoint's synthetic market plants the default edge: the oracle runs too.
+    assert list(doc["strategies"]) == ["agent", *BASELINES, "oracle"]
     for name, m in doc["strategies"].items():
         assert set(METRIC_KEYS) <= set(m), name
         ci = m["sharpe_ci"]
@@ -83,9 +84,9 @@ def test_metrics_json_and_csvs_agree(report_dir: Path) -> None:
     assert timing["buy_good"] + timing["buy_bad"] + timing["buy_unjudged"] > 0
 
     equity = pd.read_csv(report_dir / "equity.csv")
-    assert list(equity.columns) == ["window", "date", "agent", *BASELINES]
+    assert list(equity.columns) == ["window", "date", "agent", *BASELINES, "oracle"]
     assert len(equity) == 150 and equity.date.iloc[0] == "2002-07-01"
-    for name in ("agent", *BASELINES):
+    for name in ("agent", *BASELINES, "oracle"):
         total = equity[name].iloc[-1] / equity[name].iloc[0] - 1
         assert total == pytest.approx(doc["strategies"][name]["total_return"], rel=1e-9, abs=1e-12)
     assert (equity.cash == 100_000.0).all()

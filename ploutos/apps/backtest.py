@@ -14,7 +14,13 @@ from ploutos.drift import drift_settings
 from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, run_backtest
-from ploutos.evaluation.checkpoint import load_checkpoint
+from ploutos.evaluation.beside_last import (
+    backtest_last,
+    last_checkpoint_beside,
+    last_entry,
+    side_by_side,
+)
+from ploutos.evaluation.checkpoint import load_checkpoints
 from ploutos.evaluation.report import console_table, write_backtest_report
 from ploutos.evaluation.timing import timing_report
 
@@ -41,8 +47,13 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
         "end": None if cfg.end is None else str(cfg.end),
     }
     horizon, risk_free = int(cfg.horizon), float(cfg.risk_free)
+    last = None
     if spec is None:
-        model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
+        # best.ckpt (or a periodic one) is shown beside the run's last.ckpt (beside_last.py).
+        beside = last_checkpoint_beside(cfg.ckpt) if cfg.get("beside_last", True) else None
+        model, *others = load_checkpoints([cfg.ckpt, *([beside] if beside else [])],
+                                          device=str(cfg.device))
+        last = others[0] if others else None
         extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
     else:
         model = ensemble_for_backtest(
@@ -57,6 +68,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
         risk_free=risk_free,
         n_boot=int(cfg.n_boot),
     )
+    if last is not None:
+        last_result = backtest_last(last, result, horizon, risk_free, int(cfg.n_boot))
+        extra["last_checkpoint"] = last_entry(last, last_result)
+        log.info("selected checkpoint beside the run's last one, same windows:\n%s",
+                 side_by_side(model, result, last, last_result).to_string())
     sections = []
     if drift_on:
         sections.append(backtest_drift_section(model, result, cfg, out_dir))

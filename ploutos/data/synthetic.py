@@ -8,12 +8,15 @@ Model (log returns, per day t and asset a; v_t is the volatility regime multipli
     market      f_t = drift + market_vol * v_t * z_t                      (z ~ N(0, 1))
     overnight   g_ta = gap_vol * v_t * (0.6 * c_t + 0.8 * u_ta)           (open_t / close_{t-1})
     intraday    r_ta = beta_a * f_t + idio_a * v_t * e_ta
-                       + signal_strength * sigma_a * v_t * sign(R_{t-1,a})  (close_t / open_t)
+                       + signal_strength * sigma_a * v_t * x_{t-1,a}        (close_t / open_t)
     close-close R_ta = g_ta + r_ta
 
-with sigma_a = sqrt(beta_a^2 market_vol^2 + idio_a^2) the asset's intraday volatility scale.
+with sigma_a = sqrt(beta_a^2 market_vol^2 + idio_a^2) the asset's intraday volatility scale
+and x the planted signal of kind `signal` (ploutos/data/planted.py: time-series or
+cross-sectional momentum, lead-lag, volatility timing, none), read from returns up to day
+t - 1. The default kind, ts_momentum with a one-day lookback, is worked out below.
 
-The planted signal: the sign of today's close-to-close return, x_ta = sign(R_ta), which any
+The default planted signal: the sign of today's close-to-close return, x_ta = sign(R_ta), which any
 agent sees at the close of day t from closes alone, shifts tomorrow's intraday return
 open(t+1) -> close(t+1), which an agent deciding at close t and filling at open t+1 captures:
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ploutos.data.bars import Bars
+from ploutos.data.planted import make_signal
 from ploutos.errors import ConfigError
 
 
@@ -65,12 +69,16 @@ def synthetic_bars(
     stressed_vol_ratio: float = 2.5,
     calm_persistence: float = 0.99,
     stressed_persistence: float = 0.95,
+    signal: str = "ts_momentum",
+    signal_lookback: int | None = None,
 ) -> Bars:
     """Bars of `n_assets` tickers S00, S01, ... over `n_days` business days from `start`.
 
     The same arguments give the same bars. `ohlcv=False` keeps closes only. The benchmark
     (named `benchmark`, None for none) is the market factor's price index. See the module
-    docstring for the model and the planted edge of strength `signal_strength`.
+    docstring for the model and the planted edge of strength `signal_strength`; `signal`
+    picks its kind and `signal_lookback` its window (ploutos/data/planted.py; None: the
+    kind's default).
     """
     _check("n_assets", n_assets >= 1, n_assets, ">= 1")
     _check("n_days", n_days >= 2, n_days, ">= 2")
@@ -93,12 +101,15 @@ def synthetic_bars(
     common_gap = rng.standard_normal(n_days)
     gap = gap_vol * v[:, None] * (0.6 * common_gap[:, None] + 0.8 * rng.standard_normal(shape))
     intraday = beta * market[:, None] + idio * v[:, None] * rng.standard_normal(shape)
-    if signal_strength:
-        push = signal_strength * sigma * v[:, None]
-        # Tomorrow's return depends on today's realised one, so days are generated in order;
-        # a one-off O(T) pass over [A] vectors when the bars are built, never in a hot path.
-        for t in range(1, n_days):
-            intraday[t] += push[t] * np.sign(gap[t - 1] + intraday[t - 1])
+    planted = make_signal(signal, signal_strength, signal_lookback, n_assets)
+    if planted.active:
+        push = planted.strength * sigma * v[:, None]
+        returns = gap + intraday  # close-to-close log returns, completed day by day
+        # Tomorrow's return depends on today's realised ones, so days are generated in order;
+        # a one-off O(T) pass over [W, A] windows when the bars are built, never in a hot path.
+        for t in range(planted.history, n_days):
+            intraday[t] += push[t] * planted.at(returns[t - planted.history : t])
+            returns[t] = gap[t] + intraday[t]
 
     log_close = np.log(rng.uniform(20.0, 200.0, n_assets)) + np.cumsum(gap + intraday, axis=0)
     log_open = log_close - intraday
@@ -126,6 +137,7 @@ def synthetic_bars(
         benchmark=None if benchmark is None else index,
         benchmark_name=benchmark,
         source="synthetic",
-        notes=(f"synthetic market: seed {seed}, signal_strength {signal_strength}",),
+        notes=(f"synthetic market: seed {seed}, signal {planted.kind} (lookback "
+               f"{planted.lookback}), signal_strength {signal_strength}",),
         **fields,
     )

@@ -19,6 +19,7 @@ Aggregation over several windows (the seed's `--episodes 10 --days 90`):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,6 +29,7 @@ from ploutos.errors import ConfigError
 from ploutos.evaluation.baselines import BASELINES, run_baselines
 from ploutos.evaluation.checkpoint import LoadedModel
 from ploutos.evaluation.metrics import TRADING_DAYS, bootstrap_sharpe, simple_returns
+from ploutos.evaluation.oracle import ORACLE, add_edge_capture, run_oracle
 from ploutos.evaluation.runner import (
     EpisodeLog,
     episode_metrics,
@@ -247,6 +249,8 @@ def run_backtest(
 
     split: a split name of the model's market (test by default); start/end: a date range
     instead; episodes/days: that many random windows of that many trading days inside it.
+    `baselines` may name `oracle`: the rule that knows a planted signal, run on planted
+    synthetic markets only, and edge_capture (Sharpe / the oracle's) on every strategy.
     `market` replaces model.market (same calendar and tickers; permutation importance
     passes a shuffled one); `windows` replaces the window selection (compare passes the
     windows of its first model so every model steps the same days). The random baseline
@@ -272,7 +276,12 @@ def run_backtest(
     runs.update({b: [] for b in baselines})
     try:
         for i, w in enumerate(windows):
-            log = run_policy(agent_policy_fn(policy, builder), mkt, eval_cfg, split=w.name)
+            # The policy's market table (an ActorCritic's, an ensemble's) encodes the window's
+            # decision days once up front instead of once a step, as evaluate_policy does.
+            table = getattr(policy, "market_table", None)
+            days = torch.arange(max(w.start, builder.min_day), w.stop, device=mkt.device)
+            with table(builder, days) if table else nullcontext():
+                log = run_policy(agent_policy_fn(policy, builder), mkt, eval_cfg, split=w.name)
             runs[AGENT].append(
                 WindowRun(
                     log.equity[:, 0],
@@ -282,11 +291,21 @@ def run_backtest(
                 )
             )
             found = run_baselines(
-                mkt, eval_cfg, w.name, baselines, seed + i, horizon=horizon, risk_free=risk_free
+                mkt, eval_cfg, w.name, [b for b in baselines if b != ORACLE], seed + i,
+                horizon=horizon, risk_free=risk_free,
             )
             for name, res in found.items():
                 timing = None if res.log is None else episode_timing(res.log, mkt, 0, horizon)
                 runs[name].append(WindowRun(res.equity, res.metrics, timing, res.log))
+            # On a planted-signal market, the rule that knows the signal (oracle.py).
+            oracle = None if ORACLE not in baselines else run_oracle(
+                mkt, eval_cfg, model.cfg.get("data") or {}, w.name, horizon, risk_free
+            )
+            if oracle is not None:
+                runs[ORACLE].append(WindowRun(
+                    oracle.equity, oracle.metrics, episode_timing(oracle.log, mkt, 0, horizon),
+                    oracle.log,
+                ))
     finally:
         policy.train(was_training)
     # The index is absent on markets without a benchmark.
@@ -298,6 +317,7 @@ def run_backtest(
         timing[name] = _pool_timing(timings, horizon) if timings else None
         pooled = np.concatenate([simple_returns(r.equity) for r in strategy_runs])
         metrics[name] = _aggregate(strategy_runs, pooled, timing[name], risk_free, n_boot, seed)
+    add_edge_capture(metrics)
     return BacktestResult(
         windows=list(windows),
         dates=dates,

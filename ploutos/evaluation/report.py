@@ -102,6 +102,8 @@ def metrics_document(result: BacktestResult, extra: dict | None = None) -> dict:
         entry["windows"] = int(m["windows"])
         entry["days"] = m["days"]
         entry["closed_trades"] = m["closed_trades"]
+        if "edge_capture" in m:  # planted-signal markets: Sharpe / the oracle's Sharpe
+            entry["edge_capture"] = m["edge_capture"]
         if name in result.timing:
             entry["timing"] = result.timing[name]
         strategies[name] = entry
@@ -124,7 +126,10 @@ def _cell(metrics: dict, key: str, fmt: str | None) -> str:
 
 
 def metrics_table(metrics: dict[str, dict], columns: Sequence = TABLE_COLUMNS) -> pd.DataFrame:
-    """Strategies as rows, formatted metric strings as columns."""
+    """Strategies as rows, formatted metric strings as columns (edge capture too when every
+    strategy has it: a backtest with the oracle of a planted market)."""
+    if metrics and all("edge_capture" in m for m in metrics.values()):
+        columns = (*columns, ("edge_capture", "edge capture", "{:+.2f}"))
     rows = {
         name: {hdr: _cell(m, key, fmt) for key, hdr, fmt in columns} for name, m in metrics.items()
     }

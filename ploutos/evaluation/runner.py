@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ploutos.env import make_env
 from ploutos.env.actions import ActionSpace
 from ploutos.evaluation.metrics import TRADING_DAYS, compute_metrics
+from ploutos.evaluation.sharpe_interval import with_sharpe_interval
 from ploutos.evaluation.timing import timing_quality
 from ploutos.market import Market
 from ploutos.models.policy import Policy
@@ -228,9 +229,10 @@ def evaluate_policy(
 ) -> dict[str, float | str]:
     """Backtest metrics of the deterministic policy over obs_builder.market's `split`.
 
-    Returns every metric of `episode_metrics` plus reward_used (the reward name the
-    mean_reward was computed with) and reward_replaced (1.0 when the training reward looked
-    ahead and pnl was used instead, else 0.0; numeric so loggers can record it).
+    Returns every metric of `episode_metrics` plus sharpe_ci_low / sharpe_ci_high (the
+    Sharpe ratio's bootstrap interval, evaluation/sharpe_interval.py), reward_used (the reward
+    name the mean_reward was computed with) and reward_replaced (1.0 when the training reward
+    looked ahead and pnl was used instead, else 0.0; numeric so loggers can record it).
     """
     market = obs_builder.market
     eval_cfg, reward_used = evaluation_config(cfg, market)
@@ -252,8 +254,9 @@ def evaluate_policy(
             )
     finally:
         policy.train(was_training)
-    metrics: dict[str, float | str] = dict(
-        episode_metrics(log, market, horizon=horizon, risk_free=risk_free)
+    metrics: dict[str, float | str] = with_sharpe_interval(
+        episode_metrics(log, market, horizon=horizon, risk_free=risk_free), log.equity[:, 0],
+        risk_free,
     )
     metrics["reward_used"] = reward_used
     metrics["reward_replaced"] = float(reward_used != str(cfg.reward.name))
