@@ -4,6 +4,7 @@
     python experiments/study.py ablation_reward scale=smoke          # CPU, minutes
     python experiments/study.py v6_15m_vs_50m                         # the seed's scale
     python experiments/study.py ablation_reward scale=smoke hydra/launcher=local_parallel
+    python experiments/study.py v6_15m_vs_50m --resume multirun/studies/v6_15m_vs_50m-full/DIR
 
 A study is experiments/studies/NAME.yaml: per scale, `fixed` overrides and a `sweep` of
 comma-separated values (a cartesian product, Hydra's basic sweeper). Paired choices (v7 needs
@@ -54,6 +55,9 @@ def train_command(name: str, scale: str, extra: list[str], sweep_dir: Path) -> l
         f"hydra.sweep.dir={sweep_dir}",
         *spec.get("fixed", []),
         *sweep,
+        # Each job continues from its own folder's newest checkpoint and skips when finished,
+        # so running the same command on the same folder resumes an interrupted study.
+        "ckpt_path=auto",
         *extra,
     ]
 
@@ -79,14 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="sweep folder (default multirun/studies/NAME-SCALE/DATE_TIME)"
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the study in DIR: finished jobs are skipped, the others continue from "
+        "their newest checkpoint (the same command and arguments as the first run)",
+    )
     args, rest = parser.parse_known_args(argv)
     if args.list or not args.study:
         for name in available():
             print(f"{name}: {' '.join(load_study(name)['description'].split())}")
         return 0
     scale, extra = _split_scale(rest)
+    if args.resume is not None and not (args.resume / "multirun.yaml").is_file():
+        raise SystemExit(f"--resume: no multirun.yaml in {args.resume}: not a study's folder")
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    sweep_dir = args.out or REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
+    default_dir = REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
+    sweep_dir = args.resume or args.out or default_dir
     command = train_command(args.study, scale, extra, sweep_dir)
     print(" ".join(command[1:]))
     if args.dry_run:
