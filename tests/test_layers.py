@@ -21,7 +21,7 @@ LAYERS = (
     ("algos",),
     ("config",),
     ("training", "evaluation", "drift"),
-    ("ensemble",),
+    ("ensemble", "dashboards"),
     ("sweeper", "paper"),
     ("studies", "bench"),
     ("apps",),

@@ -226,7 +226,8 @@ def evaluate_policy(
     split: str = "val",
     horizon: int = 5,
     risk_free: float = 0.0,
-) -> dict[str, float | str]:
+    keep_log: bool = False,
+) -> dict[str, float | str | EpisodeLog]:
     """Backtest metrics of the deterministic policy over obs_builder.market's `split`.
 
     Returns every metric of `episode_metrics` plus sharpe_ci_low / sharpe_ci_high (the
@@ -260,4 +261,6 @@ def evaluate_policy(
     )
     metrics["reward_used"] = reward_used
     metrics["reward_replaced"] = float(reward_used != str(cfg.reward.name))
+    if keep_log:  # under "episode_log": the training dashboards chart the episode itself
+        return {**metrics, "episode_log": log}
     return metrics

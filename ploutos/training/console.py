@@ -21,6 +21,8 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from ploutos.training.metric_names import train_eval_gap_values
+
 log = logging.getLogger(__name__)
 
 # (name shown, key the algorithm logs, sign): SB3 reports the entropy *loss*, minus the entropy.
@@ -74,15 +76,10 @@ def iteration_line(
 def train_eval_gap(train_stats: Mapping[str, Any], metrics: Mapping[str, float]) -> str | None:
     """Mean reward per step on the training episodes vs the evaluation split, when both are
     known and measured with the same reward (not when evaluation replaced a look-ahead one)."""
-    values = _floats(train_stats)
-    episode_return = values.get("train/episode_return", math.nan)
-    length = values.get("train/episode_length", math.nan)
-    evaluated = metrics.get("eval/mean_reward", math.nan)
-    if metrics.get("eval/reward_replaced") or not length > 0:
+    pair = train_eval_gap_values(train_stats, metrics)
+    if pair is None:
         return None
-    train_per_step = episode_return / length
-    if not (math.isfinite(train_per_step) and math.isfinite(evaluated)):
-        return None
+    train_per_step, evaluated = pair
     return (
         f"train-eval gap (mean reward per step): train {_number(train_per_step)}, "
         f"eval {_number(evaluated)}, gap {_number(train_per_step - evaluated)}"

@@ -1,0 +1,149 @@
+"""The training run's dashboards: one Lightning callback the training app adds.
+
+- every iteration: the SB3-named copies of the algorithm's metrics (training/metric_names.py),
+  logged with them in the same row;
+- every evaluation (EnvStepEvaluation calls `on_evaluation`): the seed's monitoring scalars
+  (train-eval gap, early-stopping counter) join the evaluation's row, and the loggers whose
+  `charts` is on get the equity image, action histograms and tables (media.py), drawn from
+  the evaluation's own episode: images and tables never cost an iteration anything;
+- every checkpoint: the W&B run's identity inside the file, so a backtest of it can log to
+  the run it evaluates;
+- at the end of training: best.ckpt and last.ckpt as W&B artifacts (artifacts.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from ploutos.dashboards.artifacts import log_checkpoint_artifacts
+from ploutos.dashboards.charts import EvaluationCharter, equity_figure, render
+from ploutos.dashboards.media import log_to_tensorboard, log_to_wandb
+from ploutos.training.callbacks import EnvStepCheckpoint, EnvStepEvaluation
+from ploutos.training.metric_names import monitoring_series, sb3_aliases
+
+log = logging.getLogger(__name__)
+
+# The checkpoint key holding the W&B run that wrote it (read by ploutos/dashboards/backtest.py).
+RUN_KEY = "wandb_run"
+
+
+def _spec(logger_cfg: DictConfig | None, name: str) -> Mapping[str, Any]:
+    node = (logger_cfg or {}).get(name)
+    return node if isinstance(node, Mapping) else {}
+
+
+class Dashboards(Callback):
+    """See the module docstring. `charter` turns an evaluation's EpisodeLog into charts."""
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        evaluation: EnvStepEvaluation,
+        checkpoints: EnvStepCheckpoint,
+        charter: EvaluationCharter,
+        market_meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.evaluation = evaluation
+        self.checkpoints = checkpoints
+        self.charter = charter
+        self.market_meta = dict(market_meta or {})
+        self.wandb_charts = bool(_spec(cfg.logger, "wandb").get("charts", True))
+        self.wandb_checkpoints = bool(_spec(cfg.logger, "wandb").get("checkpoints", True))
+        self.tensorboard_charts = bool(_spec(cfg.logger, "tensorboard").get("charts", True))
+        evaluation.listeners.append(self.on_evaluation)
+
+    @staticmethod
+    def _wandb(trainer: pl.Trainer) -> WandbLogger | None:
+        return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
+
+    def _chart_targets(self, trainer: pl.Trainer) -> list[Any]:
+        return [
+            logger
+            for logger in trainer.loggers
+            if (isinstance(logger, WandbLogger) and self.wandb_charts)
+            or (isinstance(logger, TensorBoardLogger) and self.tensorboard_charts)
+        ]
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        aliases = sb3_aliases(trainer.callback_metrics)
+        if aliases:
+            pl_module.log_dict(aliases, on_step=True, on_epoch=False, batch_size=1)
+
+    def on_evaluation(
+        self, trainer: pl.Trainer, evaluation: EnvStepEvaluation, raw: dict[str, Any], step: int
+    ) -> dict[str, float]:
+        scalars = monitoring_series(
+            trainer.callback_metrics,
+            evaluation.last_metrics,
+            evaluation.evals_since_best,
+            evaluation.best_score,
+        )
+        episode = raw.get("episode_log")
+        targets = self._chart_targets(trainer) if trainer.is_global_zero else []
+        if episode is None or not targets:
+            return scalars
+        # The buy-and-hold run must not move the training RNG streams either.
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            charts = self.charter(episode)
+        steps = f"{evaluation.last_env_steps:,}" if evaluation.last_env_steps is not None else "?"
+        image = render(equity_figure(charts, f"{charts.split} at {steps} env steps"))
+        for logger in targets:
+            if isinstance(logger, WandbLogger):
+                log_to_wandb(logger.experiment, charts, image, step)
+            else:
+                log_to_tensorboard(logger.experiment, charts, image, step)
+        return scalars
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        wb = self._wandb(trainer)
+        if wb is None or not trainer.is_global_zero:
+            return
+        run = wb.experiment
+        checkpoint[RUN_KEY] = {
+            "id": str(run.id),
+            "project": str(run.project),
+            "entity": run.entity or None,
+            "group": run.group or None,
+        }
+
+    def artifact_metadata(self) -> dict[str, Any]:
+        ev = self.evaluation
+        return {
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "data_fingerprint": self.market_meta.get("fingerprint"),
+            "tickers": self.market_meta.get("tickers"),
+            "monitor": ev.monitor,
+            "best_score": ev.best_score,
+            "best_env_steps": ev.best_env_steps,
+        }
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        wb = self._wandb(trainer)
+        if wb is None or not self.wandb_checkpoints or not trainer.is_global_zero:
+            return
+        paths = {"best": self.checkpoints.best_path, "latest": self.checkpoints.last_path}
+        logged = log_checkpoint_artifacts(wb.experiment, paths, self.artifact_metadata())
+        if logged:
+            name = f"model-{wb.experiment.id}"
+            log.info(
+                "W&B artifacts: %s (backtest one with: python backtest.py ckpt=wandb:%s:best)",
+                ", ".join(f"{name}:{a}" for a in logged), name,
+            )
