@@ -58,7 +58,7 @@ class DriftResult:
     feature_scores: dict[str, np.ndarray]  # e.g. "psi_ratio" -> [monitored days, F]
 
 
-def _window_detector(name: str, s: DriftSettings) -> WindowDetector:
+def window_detector(name: str, s: DriftSettings) -> WindowDetector:
     if name == "ks":
         return KSDetector(s.ks.window, s.ks.q, s.ks.grid, s.max_lag)
     if name == "psi":
@@ -67,7 +67,7 @@ def _window_detector(name: str, s: DriftSettings) -> WindowDetector:
                        s.mmd.seed)
 
 
-def _stream_detector(name: str, s: DriftSettings) -> StreamDetector:
+def stream_detector(name: str, s: DriftSettings) -> StreamDetector:
     if name == "adwin":
         return ADWINDetector(s.adwin.delta, s.adwin.clock)
     if name == "hddm_a":
@@ -92,11 +92,48 @@ def as_trades(trades: Iterable[Sequence[float]] | np.ndarray | None, n_days: int
     return rows[np.argsort(days, kind="stable")]
 
 
-def _hold(onset: np.ndarray, days: int) -> np.ndarray:
+def hold_active(onset: np.ndarray, days: int) -> np.ndarray:
     """True on each day within `days` days from an onset (the onset day included)."""
     counts = np.concatenate([[0], np.cumsum(onset, dtype=np.int64)])
     ends = np.arange(1, onset.size + 1)
     return counts[ends] - counts[np.maximum(ends - days, 0)] > 0
+
+
+def replay_days(s: DriftSettings, train_days: int, window: int) -> slice:
+    """Training days a window test is calibrated on: those whose window ends before the
+    reference starts (a window inside the reference matches it trivially), when they are
+    at least a year of full windows; else every training day."""
+    before = train_days - s.reference_days
+    if before >= window + s.calibration.trading_days:
+        return slice(0, before)
+    return slice(0, train_days)
+
+
+def detector_span(name: str, s: DriftSettings) -> int:
+    """Quiet days before an alarm counts as a new onset: a window test's window, else 1."""
+    return window_detector(name, s).window if name in WINDOW_TESTS else 1
+
+
+def calibrated_window_test(name: str, s: DriftSettings, x: np.ndarray, train_days: int
+                           ) -> tuple[WindowDetector, WindowScores, dict[str, Any]]:
+    """The window test `name` fitted on the reference (the last reference_days of the
+    training days 0 .. train_days - 1 of x) with its threshold calibrated on the training
+    replay; its scores of every day of x (causal: one pass for all days) and its report."""
+    detector = window_detector(name, s)
+    detector.fit(x[train_days - s.reference_days : train_days])
+    scores = detector.scores(x)
+    replay = replay_days(s, train_days, detector.window)
+    train_scores = WindowScores(
+        scores.statistic[replay], None if scores.gate is None else scores.gate[replay]
+    )
+    detector.threshold = detector.threshold_from(
+        train_scores, allowed_alarms(replay.stop, s.calibration)
+    )
+    report = {"nominal": detector.nominal, "threshold": detector.threshold,
+              "calibration_days": replay.stop,
+              "training_alarms": count_false_alarms(detector.alarms(scores)[replay],
+                                                    detector.window)}
+    return detector, scores, report
 
 
 class DriftMonitor:
@@ -147,15 +184,7 @@ class DriftMonitor:
         enabled = s.enabled_detectors()
 
         for name in (n for n in enabled if n in WINDOW_TESTS):
-            detector = _window_detector(name, s)
-            detector.fit(x[train_days - s.reference_days : train_days])
-            scores: WindowScores = detector.scores(x)  # causal per day: one pass for all days
-            replay = self._replay_days(train_days, detector.window)
-            train_scores = WindowScores(
-                scores.statistic[replay], None if scores.gate is None else scores.gate[replay]
-            )
-            replay_allowed = allowed_alarms(replay.stop, s.calibration)
-            detector.threshold = detector.threshold_from(train_scores, replay_allowed)
+            detector, scores, report[name] = calibrated_window_test(name, s, x, train_days)
             alarm = detector.alarms(scores)
             alarms[name] = alarm[monitored]
             columns[f"{name}_stat"] = scores.statistic[monitored]
@@ -165,13 +194,9 @@ class DriftMonitor:
                 columns[key] = values[monitored]
             for key, values in scores.per_feature.items():
                 per_feature[key] = values[monitored]
-            report[name] = {"nominal": detector.nominal, "threshold": detector.threshold,
-                            "calibration_days": replay.stop,
-                            "training_alarms": count_false_alarms(alarm[replay],
-                                                                  detector.window)}
 
         for name in (n for n in enabled if n in RETURN_TESTS):
-            detector = _stream_detector(name, s)
+            detector = stream_detector(name, s)
             detector.fit(r[:train_days], allowed)
             stream = detector.transform(r[monitored])
             stat, alarm = np.full(stream.size, np.nan), np.zeros(stream.size, bool)
@@ -181,7 +206,7 @@ class DriftMonitor:
             self._stream_columns(name, detector, stat, alarm, columns, alarms, report)
 
         if "hddm_a" in enabled:
-            detector = _stream_detector("hddm_a", s)
+            detector = stream_detector("hddm_a", s)
             before = trade_rows[:, 0] < train_days
             detector.fit(trade_rows[before, 1], allowed)
             stat = np.full(n_days - train_days, np.nan)
@@ -195,9 +220,8 @@ class DriftMonitor:
             self._stream_columns("hddm_a", detector, stat, alarm, columns, alarms, report)
             report["hddm_a"]["training_trades"] = int(before.sum())
 
-        spans = {name: _window_detector(name, s).window if name in WINDOW_TESTS else 1
-                 for name in enabled}
-        active = np.stack([_hold(onsets(alarms[name], spans[name]), s.combine.hold_days)
+        spans = {name: detector_span(name, s) for name in enabled}
+        active = np.stack([hold_active(onsets(alarms[name], spans[name]), s.combine.hold_days)
                            for name in enabled])
         votes = active.sum(axis=0)
         columns["combined_votes"] = votes
@@ -217,15 +241,6 @@ class DriftMonitor:
                          **self._alarm_report(columns["combined_alarm"], train_days)},
         }
         return DriftResult(table=table, summary=summary, feature_scores=per_feature)
-
-    def _replay_days(self, train_days: int, window: int) -> slice:
-        """Training days a window test is calibrated on: those whose window ends before the
-        reference starts (a window inside the reference matches it trivially), when they are
-        at least a year of full windows; else every training day."""
-        before = train_days - self.settings.reference_days
-        if before >= window + self.settings.calibration.trading_days:
-            return slice(0, before)
-        return slice(0, train_days)
 
     @staticmethod
     def _stream_columns(name: str, detector: StreamDetector, stat: np.ndarray,

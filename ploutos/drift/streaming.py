@@ -44,7 +44,13 @@ class StreamDetector:
     def _step(self, detector: object, x: float) -> bool:
         raise NotImplementedError
 
-    def _calibrate(self, levels: Sequence[float], stream: Sequence[float], allowed: int) -> None:
+    def _calibrate(self, levels: Sequence[float], stream: Sequence[float], allowed: int,
+                   level: float | None = None) -> None:
+        """Keep the first of `levels` whose replay of `stream` raises at most `allowed`
+        alarms; a given `level` (one found before, e.g. stored by paper trading) is replayed
+        alone, which rebuilds exactly the warm detector that calibration kept."""
+        if level is not None:
+            levels, allowed = [level], len(stream)
         replays: dict[float, object] = {}
 
         def count(level: float) -> int:
@@ -93,11 +99,11 @@ class ADWINDetector(StreamDetector):
         self.statistic = float(detector.estimation)
         return bool(detector.drift_detected)
 
-    def fit(self, train_returns: np.ndarray, allowed: int) -> None:
+    def fit(self, train_returns: np.ndarray, allowed: int, level: float | None = None) -> None:
         self._z = standardize(train_returns)
         stream = self.transform(train_returns)
         self._calibrate([self.delta * s for s in CONFIDENCE_STEPS],
-                        stream[np.isfinite(stream)], allowed)
+                        stream[np.isfinite(stream)], allowed, level)
 
     def transform(self, returns: np.ndarray) -> np.ndarray:
         return self._z(returns) ** 2
@@ -130,9 +136,9 @@ class HDDMADetector(StreamDetector):
             return True
         return False
 
-    def fit(self, train_pnl: np.ndarray, allowed: int) -> None:
+    def fit(self, train_pnl: np.ndarray, allowed: int, level: float | None = None) -> None:
         self._calibrate([self.drift_confidence * s for s in CONFIDENCE_STEPS],
-                        losses(train_pnl), allowed)
+                        losses(train_pnl), allowed, level)
 
 
 def losses(pnl: Iterable[float]) -> np.ndarray:
@@ -160,11 +166,11 @@ class PageHinkleyDetector(StreamDetector):
                              detector._max_decrease - detector._sum_decrease)
         return bool(detector.drift_detected)
 
-    def fit(self, train_returns: np.ndarray, allowed: int) -> None:
+    def fit(self, train_returns: np.ndarray, allowed: int, level: float | None = None) -> None:
         self._z = standardize(np.log1p(train_returns))
         stream = self.transform(train_returns)
         self._calibrate([self.base_threshold * s for s in THRESHOLD_STEPS],
-                        stream[np.isfinite(stream)], allowed)
+                        stream[np.isfinite(stream)], allowed, level)
 
     def transform(self, returns: np.ndarray) -> np.ndarray:
         return self._z(np.log1p(returns))
@@ -205,11 +211,11 @@ class CUSUMDetector(StreamDetector):
         self.statistic = detector.value
         return alarm
 
-    def fit(self, train_returns: np.ndarray, allowed: int) -> None:
+    def fit(self, train_returns: np.ndarray, allowed: int, level: float | None = None) -> None:
         self._z = standardize(np.log1p(train_returns))
         stream = self.transform(train_returns)
         self._calibrate([self.base_threshold * s for s in THRESHOLD_STEPS],
-                        stream[np.isfinite(stream)], allowed)
+                        stream[np.isfinite(stream)], allowed, level)
 
     def transform(self, returns: np.ndarray) -> np.ndarray:
         return self._z(np.log1p(returns))
