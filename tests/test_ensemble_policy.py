@@ -1,11 +1,13 @@
 """The Ensemble policy over untrained members on a toy market: copies of one member give
 that member's outputs exactly, a mixed v6 MLP + v7 transformer ensemble renders each
-member's own observation from the caller's market (a permuted market too), and the vote
-over different members follows the rule in any member order."""
+member's own observation from the caller's market (a permuted market too), its market table
+encodes a window once per member and renders it once per observation, and the vote over
+different members follows the rule in any member order."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 
 import pytest
@@ -101,6 +103,37 @@ def test_mixed_observations_render_from_the_callers_market(market) -> None:
     manual = (mlp.action_probs(obs, own[0]) + transformer.action_probs(obs, own[1])) / 2
     torch.testing.assert_close(ensemble.action_probs(obs, caller), manual, rtol=0, atol=1e-7)
     assert all(b.market is shuffled for b in ensemble.member_builders(caller))
+
+
+def test_market_table_renders_each_chunk_once_for_the_members_sharing_an_obs(
+    market, monkeypatch
+) -> None:
+    policies = [member(market, V6, seed=s) for s in range(3)] + [member(market, V7, seed=3)]
+    ensemble = Ensemble(policies, [V6, V6, V6, V7], "mean_probs")
+    caller = make_obs_builder(V7, market)
+    obs = batch(caller)
+    per_step = ensemble.action_probs(obs, caller)
+    v6 = ensemble.member_builders(caller)[0]
+    assert ensemble.member_builders(caller)[:3] == [v6] * 3  # one v6 builder for the three
+    rendered: list[list[int]] = []
+    render = v6.market_view
+    monkeypatch.setattr(v6, "market_view", lambda d: rendered.append(d.tolist()) or render(d))
+    days = torch.arange(caller.min_day, market.n_days)
+    with ensemble.market_table(caller, days, chunk=16):
+        assert all(p._table is not None for p in policies)
+        built = len(rendered)
+        tabled = ensemble.action_probs(obs, caller)
+        assert len(rendered) == built  # a step reads the tables and renders nothing
+    assert all(p._table is None for p in policies)  # the tables live inside the block only
+    assert len(rendered) == math.ceil(len(days) / 16)  # once per chunk, not once per member
+    assert sum(rendered, []) == days.tolist()
+    # Batched encodings differ from per-day ones only in float rounding.
+    torch.testing.assert_close(tabled, per_step, rtol=0, atol=1e-6)
+
+    # best_val runs its pick alone: only the pick gets a table.
+    best = Ensemble(policies[:3], [V6] * 3, "best_val", [0.0, 1.0, 0.0])
+    with best.market_table(caller, days):
+        assert [p._table is not None for p in policies[:3]] == [False, True, False]
 
 
 def test_vote_of_different_members_in_any_order(market) -> None:

@@ -4,10 +4,16 @@ Every evaluator calls a Policy with ONE observation builder. Members may read ot
 observations (a v6 MLP beside a v7 transformer), so the ensemble renders each member's own
 observation from the caller's `obs_builder.market`: a member whose obs config matches the
 caller's builder reads through that builder itself, any other gets make_obs_builder(its obs
-config, the caller's market). The builders are cached for the last caller's builder, so a backtest
+config, the caller's market), one builder per distinct obs config, so members reading the
+same observation share it. The builders are cached for the last caller's builder, so a backtest
 (one builder for its whole run) builds them once, and a permuted market (permutation
 importance passes a new builder over it) gets fresh builders over the permuted features
 instead of stale ones over the original market.
+
+`market_table(obs_builder, days)` is ActorCritic's window table for the whole ensemble: every
+active member encodes the window's days once up front, and the members reading one builder
+render each chunk of days from it once between them (a per-step backtest of one env would
+otherwise render and encode every day once per member).
 
 Members are nn.Modules (ActorCritic), held in a ModuleList so eval()/train() reach them.
 Members with weight zero (all but the pick of best_val) are not run.
@@ -15,7 +21,8 @@ Members with weight zero (all but the pick of best_val) are not run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -41,6 +48,29 @@ def _reads_like(obs_cfg: DictConfig, builder: ObsBuilderLike) -> bool:
     return obs_cfg.get("name") == builder.name and obs_lookback(obs_cfg) == getattr(
         builder, "lookback", 1
     )
+
+
+def _obs_key(obs_cfg: DictConfig) -> tuple[str, int]:
+    return str(obs_cfg.get("name")), obs_lookback(obs_cfg)
+
+
+class _SharedRendering:
+    """A member's view of a builder whose market_view renders each requested set of days once
+    for every member reading through it; all else is the builder's own (its market,
+    shapes, a v7 builder's features_by_asset copy). Lives for one market table only."""
+
+    def __init__(self, builder: ObsBuilderLike) -> None:
+        self._builder = builder
+        self._views: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor:
+        key = tuple(days.tolist())
+        if key not in self._views:
+            self._views[key] = self._builder.market_view(days)
+        return self._views[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._builder, name)
 
 
 class Ensemble(nn.Module):
@@ -86,31 +116,43 @@ class Ensemble(nn.Module):
         if len(weights) != len(members) or min(weights) < 0 or abs(sum(weights) - 1) > 1e-9:
             raise ValueError(f"weights must be {len(members)} non-negative numbers summing to 1")
         self.weights = [float(w) for w in weights]
+        # Members that take part: all for vote, those with positive weight otherwise.
+        self.active = [i for i, w in enumerate(self.weights) if rule == "vote" or w > 0]
+        self._active_weights = self._normalized([self.weights[i] for i in self.active])
         self._builders: tuple[ObsBuilderLike, list[ObsBuilderLike]] | None = None
 
-    @property
-    def active(self) -> list[int]:
-        """Members that take part: all for vote, those with positive weight otherwise."""
-        if self.rule == "vote":
-            return list(range(len(self.members)))
-        return [i for i, w in enumerate(self.weights) if w > 0]
-
     def member_builders(self, obs_builder: ObsBuilderLike) -> list[ObsBuilderLike]:
+        """Each member's builder over obs_builder.market; members with one obs config share
+        one builder (and the caller's, where it renders that observation)."""
         if self._builders is None or self._builders[0] is not obs_builder:
             market = obs_builder.market
-            builders = [
-                obs_builder if _reads_like(cfg, obs_builder) else make_obs_builder(cfg, market)
-                for cfg in self.obs_cfgs
-            ]
-            self._builders = (obs_builder, builders)
+            by_obs: dict[tuple[str, int], ObsBuilderLike] = {}
+            for cfg in self.obs_cfgs:
+                if _obs_key(cfg) not in by_obs:
+                    reads = _reads_like(cfg, obs_builder)
+                    by_obs[_obs_key(cfg)] = obs_builder if reads else make_obs_builder(cfg, market)
+            self._builders = (obs_builder, [by_obs[_obs_key(cfg)] for cfg in self.obs_cfgs])
         return self._builders[1]
+
+    @contextmanager
+    def market_table(
+        self, obs_builder: ObsBuilderLike, days: torch.Tensor, chunk: int = 512
+    ) -> Iterator[None]:
+        """Inside the block, every active member with a market table (ActorCritic's) reads
+        its encodings of the consecutive `days` from it, each day encoded once per member up
+        front; members reading one builder share its rendering of every chunk of days."""
+        builders = self.member_builders(obs_builder)
+        shared = {id(b): _SharedRendering(b) for b in builders}
+        with ExitStack() as tables:
+            for i in self.active:
+                table = getattr(self.members[i], "market_table", None)
+                if table is not None:
+                    tables.enter_context(table(shared[id(builders[i])], days, chunk))
+            yield
 
     def _each(self, method: str, obs: CompactObs, obs_builder: ObsBuilderLike, **kw: Any) -> list:
         builders = self.member_builders(obs_builder)
         return [getattr(self.members[i], method)(obs, builders[i], **kw) for i in self.active]
-
-    def _active_weights(self) -> list[float]:
-        return [self.weights[i] for i in self.active]
 
     @torch.no_grad()
     def act(
@@ -136,7 +178,7 @@ class Ensemble(nn.Module):
             return weights_to_logits(self.action_probs(obs, obs_builder))
         sampled = self._each("act", obs, obs_builder, deterministic=False)
         targets = torch.stack([torch.softmax(a, dim=-1) for a in sampled])
-        return weights_to_logits(mixture(targets, self._normalized(self._active_weights())))
+        return weights_to_logits(mixture(targets, self._active_weights))
 
     @staticmethod
     def _normalized(weights: list[float]) -> list[float]:
@@ -150,7 +192,7 @@ class Ensemble(nn.Module):
         if self.rule == "vote":
             return vote_shares(torch.stack(self._each("act", obs, obs_builder, deterministic=True)))
         outputs = torch.stack(self._each("action_probs", obs, obs_builder))
-        mixed = mixture(outputs, self._normalized(self._active_weights()))
+        mixed = mixture(outputs, self._active_weights)
         if self.action_space.name != "discrete":
             mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         return mixed
@@ -161,7 +203,7 @@ class Ensemble(nn.Module):
         values = self._each("value", obs, obs_builder)
         if any(v is None for v in values):
             return None
-        return mixture(torch.stack(values), self._normalized(self._active_weights()))
+        return mixture(torch.stack(values), self._active_weights)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -31,10 +31,13 @@ _MIN_WEIGHT = 1e-12
 
 def vote(actions: torch.Tensor) -> torch.Tensor:
     """Per-asset plurality of discrete actions [M, N, A] -> [N, A]; ties go to HOLD."""
-    counts = torch.nn.functional.one_hot(actions, N_DISCRETE_ACTIONS).sum(dim=0)
-    top = counts.max(dim=-1, keepdim=True).values
-    tied = (counts == top).sum(dim=-1) > 1
-    return torch.where(tied, torch.full_like(tied, HOLD, dtype=actions.dtype), counts.argmax(-1))
+    # [N, A, 3] counts by comparison with the action ids: cheaper per step than one_hot,
+    # which checks its input's range on every call.
+    choices = torch.arange(N_DISCRETE_ACTIONS, device=actions.device)
+    counts = (actions.unsqueeze(-1) == choices).sum(dim=0)
+    top, most = counts.max(dim=-1)
+    tied = (counts == top.unsqueeze(-1)).sum(dim=-1) > 1
+    return most.masked_fill(tied, HOLD)
 
 
 def vote_shares(actions: torch.Tensor) -> torch.Tensor:
