@@ -6,35 +6,26 @@ import copy
 
 import pytest
 import torch
-from conftest import make_toy_market
-from omegaconf import OmegaConf
+from conftest import compose_config, make_toy_market
 
 from ploutos.algos.a2c import A2C
 from ploutos.errors import ConfigError
 
 
-def a2c_cfg(**overrides):
-    cfg = OmegaConf.create(
-        {
-            "seed": 5,
-            "total_timesteps": 1000,
-            "ent_coef": 0.01,
-            "env": OmegaConf.load("conf/env/default.yaml"),
-            "obs": OmegaConf.load("conf/obs/v6.yaml"),
-            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
-            "model": OmegaConf.load("conf/model/mlp.yaml"),
-            "algo": OmegaConf.load("conf/algo/a2c.yaml"),
-        }
-    )
-    cfg.algo.n_envs, cfg.env.episode_days = 8, 12
-    cfg.model.hidden_sizes = [16, 16]
-    for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
+def a2c_cfg(*overrides: str):
+    """conf/algo/a2c.yaml on v6 + mlp at toy sizes (the market is passed in, not built)."""
+    return compose_config(
+        "train",
+        [
+            "algo=a2c", "obs=v6", "model=mlp", "reward=pnl", "seed=5",
+            "total_timesteps=1000", "ent_coef=0.01", "env.episode_days=12",
+            "model.hidden_sizes=[16,16]", "algo.n_envs=8", *overrides,
+        ],
+    )  # fmt: skip
 
 
 def test_defaults_are_sb3s():
-    a = OmegaConf.load("conf/algo/a2c.yaml")
+    a = a2c_cfg().algo
     assert (a.n_steps, a.learning_rate, a.gae_lambda, a.vf_coef, a.max_grad_norm) == (
         5,
         7e-4,
@@ -97,4 +88,4 @@ def test_iteration_counts_five_steps_per_env_and_learns_values():
 
 def test_bad_rmsprop_alpha_names_the_key():
     with pytest.raises(ConfigError, match="^algo.rms_prop_alpha:"):
-        A2C.validate_config(a2c_cfg(**{"algo.rms_prop_alpha": 1.0}).algo)
+        A2C.validate_config(a2c_cfg("algo.rms_prop_alpha=1.0").algo)

@@ -7,8 +7,7 @@ import io
 
 import pytest
 import torch
-from conftest import make_toy_market
-from omegaconf import OmegaConf
+from conftest import compose_config, make_toy_market
 
 from ploutos.algos.dqn import DQN, double_q_targets
 from ploutos.algos.replay import Transitions
@@ -18,27 +17,18 @@ from ploutos.models.q_network import BranchingQNetwork
 from ploutos.obs.compact import CompactObs
 
 
-def dqn_cfg(**overrides):
-    cfg = OmegaConf.create(
-        {
-            "seed": 7,
-            "total_timesteps": 4000,
-            "ent_coef": 0.0,
-            "env": OmegaConf.load("conf/env/default.yaml"),
-            "obs": OmegaConf.load("conf/obs/v6.yaml"),
-            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
-            "model": OmegaConf.load("conf/model/mlp.yaml"),
-            "algo": OmegaConf.load("conf/algo/dqn.yaml"),
-        }
-    )
-    cfg.env.episode_days = 20
-    cfg.model.hidden_sizes = [16, 16]
-    cfg.algo.update(
-        {"n_envs": 8, "n_steps": 4, "buffer_size": 500, "learning_starts": 64, "batch_size": 32}
-    )
-    for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
+def dqn_cfg(*overrides: str):
+    """conf/algo/dqn.yaml on v6 + mlp at toy sizes (the market is passed in, not built)."""
+    return compose_config(
+        "train",
+        [
+            "algo=dqn", "obs=v6", "model=mlp", "reward=pnl", "seed=7",
+            "total_timesteps=4000", "ent_coef=0.0", "env.episode_days=20",
+            "model.hidden_sizes=[16,16]", "algo.n_envs=8", "algo.n_steps=4",
+            "algo.buffer_size=500", "algo.learning_starts=64", "algo.batch_size=32",
+            *overrides,
+        ],
+    )  # fmt: skip
 
 
 class TableQ(torch.nn.Module):
@@ -93,7 +83,7 @@ def test_q_network_is_a_dueling_branching_policy():
 
 
 def test_epsilon_schedule_and_exploration():
-    module = DQN(dqn_cfg(**{"algo.exploration_fraction": 0.5}), make_toy_market(n_days=120))
+    module = DQN(dqn_cfg("algo.exploration_fraction=0.5"), make_toy_market(n_days=120))
     assert module.epsilon() == 1.0
     module.env_steps = 1000  # a quarter of the way through the decay
     assert module.epsilon() == pytest.approx(1.0 + (0.05 - 1.0) * 0.5)
@@ -117,7 +107,7 @@ def _params(module) -> torch.Tensor:
 @pytest.mark.parametrize("replay", ["uniform", "prioritized"])
 def test_resume_with_the_replay_buffer_matches_a_straight_run(replay):
     market = make_toy_market(n_days=120)
-    cfg = dqn_cfg(**{"algo.replay": replay, "algo.target_update_interval": 3})
+    cfg = dqn_cfg(f"algo.replay={replay}", "algo.target_update_interval=3")
     straight = DQN(cfg, market)
     optimizer = straight.configure_optimizers()
     for _ in range(3):
@@ -149,9 +139,9 @@ def test_resume_with_the_replay_buffer_matches_a_straight_run(replay):
 
 def test_dqn_refuses_weights_actions():
     with pytest.raises(ConfigError, match="^env.action_mode:.*branching_q"):
-        DQN(dqn_cfg(**{"env.action_mode": "weights"}), make_toy_market(n_days=120))
+        DQN(dqn_cfg("env.action_mode=weights"), make_toy_market(n_days=120))
 
 
 def test_bad_replay_kind_names_the_key():
     with pytest.raises(ConfigError, match="^algo.replay:"):
-        DQN.validate_config(dqn_cfg(**{"algo.replay": "ring"}).algo)
+        DQN.validate_config(dqn_cfg("algo.replay=ring").algo)

@@ -30,7 +30,7 @@ def test_presets_compose():
 
 def test_buy_bonus_by_hand_and_refused_in_evaluation():
     market = make_toy_market(n_days=60, n_assets=3)
-    cfg = OmegaConf.load("conf/reward/buy_bonus.yaml")
+    cfg = compose_config("train", ["reward=buy_bonus"]).reward
     reward = make_reward(cfg, market, n_envs=1)
     fill_day = torch.tensor([30])
     later = market.close[35]

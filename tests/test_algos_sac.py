@@ -8,35 +8,25 @@ import math
 
 import pytest
 import torch
-from conftest import make_toy_market
-from omegaconf import OmegaConf
+from conftest import compose_config, make_toy_market
 
 from ploutos.algos.sac import SAC
 from ploutos.errors import ConfigError
 from ploutos.models.policy import Policy
 
 
-def sac_cfg(**overrides):
-    cfg = OmegaConf.create(
-        {
-            "seed": 11,
-            "total_timesteps": 4000,
-            "ent_coef": 0.0,
-            "env": OmegaConf.load("conf/env/default.yaml"),
-            "obs": OmegaConf.load("conf/obs/v6.yaml"),
-            "reward": OmegaConf.load("conf/reward/pnl.yaml"),
-            "model": OmegaConf.load("conf/model/mlp.yaml"),
-            "algo": OmegaConf.load("conf/algo/sac.yaml"),
-        }
-    )
-    cfg.env.action_mode, cfg.env.episode_days = "weights", 20
-    cfg.model.hidden_sizes = [16, 16]
-    cfg.algo.update(
-        {"n_envs": 8, "n_steps": 4, "buffer_size": 500, "learning_starts": 64, "batch_size": 32}
-    )
-    for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
+def sac_cfg(*overrides: str):
+    """conf/algo/sac.yaml on env=weights, v6 + mlp at toy sizes (the market is passed in)."""
+    return compose_config(
+        "train",
+        [
+            "algo=sac", "env=weights", "obs=v6", "model=mlp", "reward=pnl", "seed=11",
+            "total_timesteps=4000", "ent_coef=0.0", "env.episode_days=20",
+            "model.hidden_sizes=[16,16]", "algo.n_envs=8", "algo.n_steps=4",
+            "algo.buffer_size=500", "algo.learning_starts=64", "algo.batch_size=32",
+            *overrides,
+        ],
+    )  # fmt: skip
 
 
 def test_policy_gives_valid_target_weights_and_a_squashed_log_prob():
@@ -104,4 +94,4 @@ def test_resume_with_the_replay_buffer_matches_a_straight_run():
 
 def test_sac_refuses_discrete_actions():
     with pytest.raises(ConfigError, match="^env.action_mode:.*squashed_gaussian"):
-        SAC(sac_cfg(**{"env.action_mode": "discrete"}), make_toy_market(n_days=120))
+        SAC(sac_cfg("env.action_mode=discrete"), make_toy_market(n_days=120))

@@ -69,10 +69,10 @@ class DQN(OffPolicyAlgorithm):
         return policy
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.policy.parameters(), lr=float(self.cfg.algo.learning_rate))
+        return torch.optim.Adam(self.policy.parameters(), lr=float(self.hp.learning_rate))
 
     def epsilon(self) -> float:
-        a = self.cfg.algo
+        a = self.hp
         start, end = float(a.exploration_initial_eps), float(a.exploration_final_eps)
         fraction = float(a.exploration_fraction)
         done = 1.0 if fraction == 0.0 else min(1.0, self.progress() / fraction)
@@ -85,7 +85,7 @@ class DQN(OffPolicyAlgorithm):
         return torch.where(explore, random, greedy)
 
     def gradient_step(self, optimizer: torch.optim.Optimizer, beta: float):
-        a, builder = self.cfg.algo, self.env.obs_builder
+        a, builder = self.hp, self.env.obs_builder
         batch, slots, weights = self.replay.sample(int(a.batch_size), beta)
         targets = double_q_targets(self.policy, self.target_q, batch, builder)
         q = self.policy(batch.obs, builder)

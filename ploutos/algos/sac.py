@@ -57,7 +57,7 @@ class SAC(OffPolicyAlgorithm):
         return [p for p in self.policy.parameters() if id(p) not in critics]
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        a = self.cfg.algo
+        a = self.hp
         return [
             torch.optim.Adam(self.policy.critics.parameters(), lr=float(a.q_learning_rate)),
             torch.optim.Adam(self.actor_parameters(), lr=float(a.policy_learning_rate)),
@@ -65,7 +65,7 @@ class SAC(OffPolicyAlgorithm):
         ]
 
     def behaviour_actions(self, obs: CompactObs) -> torch.Tensor:
-        if len(self.replay) < int(self.cfg.algo.learning_starts):
+        if len(self.replay) < int(self.hp.learning_starts):
             scale = self.policy.action_scale
             shape = (obs.day.shape[0], *self.policy.action_space.shape)
             return (torch.rand(shape, device=obs.day.device) * 2.0 - 1.0) * scale
@@ -73,7 +73,7 @@ class SAC(OffPolicyAlgorithm):
 
     def gradient_step(self, optimizers, beta: float) -> dict[str, torch.Tensor]:
         q_opt, pi_opt, alpha_opt = optimizers
-        a, policy, builder = self.cfg.algo, self.policy, self.env.obs_builder
+        a, policy, builder = self.hp, self.policy, self.env.obs_builder
         batch, slots, weights = self.replay.sample(int(a.batch_size), beta)
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
