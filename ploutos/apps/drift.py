@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from ploutos.data.splits import FoldAlarms
 from ploutos.drift import DriftMonitor, drift_report, drift_settings
-from ploutos.drift.config import DriftSettings
+from ploutos.drift.config import LABELS, DriftSettings
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, BacktestResult, agent_policy_fn, resolve_windows
 from ploutos.evaluation.checkpoint import LoadedModel, load_checkpoint
@@ -34,9 +34,6 @@ from ploutos.evaluation.runner import EpisodeLog, evaluation_config, run_policy
 from ploutos.market import Market, SplitRange
 
 WINDOW_SPLIT = "drift_window"
-# How the summary names each detector (the streaming ones by what they watch).
-LABELS = {"ks": "KS", "psi": "PSI", "mmd": "MMD", "adwin": "ADWIN (volatility)",
-          "hddm_a": "HDDM_A (trades)", "page_hinkley": "Page-Hinkley", "cusum": "CUSUM"}
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from ploutos.drift import drift_settings
+from ploutos.ensemble import EnsembleSpec
 from ploutos.errors import ConfigError, DataError
 from ploutos.paper import calendar
 from ploutos.paper.brokers.base import Broker
 from ploutos.paper.brokers.sim import SimBroker
+from ploutos.paper.drift import PaperDrift
 from ploutos.paper.feed import DataFeed
 from ploutos.paper.ledger import Ledger
 from ploutos.paper.model import PaperModel
@@ -46,10 +50,27 @@ def _folder(cfg: DictConfig, model: PaperModel | None = None) -> Path:
 
 
 def _model(cfg: DictConfig) -> PaperModel:
-    if not cfg.get("ckpt"):
-        raise ConfigError("ckpt", "give the checkpoint to trade: python paper.py ckpt=PATH")
+    """The checkpoint of cfg.ckpt, or with ensemble=RULE the ensemble of cfg.ckpt (a list of
+    checkpoints or a multirun folder) or of ensemble.members."""
+    spec = EnsembleSpec.from_config(cfg.get("ensemble"))
+    if not cfg.get("ckpt") and (spec is None or not spec.members):
+        raise ConfigError("ckpt", "give the checkpoint to trade: python paper.py ckpt=PATH "
+                                  "(an ensemble: ckpt=[A.ckpt,B.ckpt] ensemble=vote)")
+    ckpt = cfg.get("ckpt")
+    if isinstance(ckpt, ListConfig):
+        if spec is None:
+            raise ConfigError("ensemble", "several checkpoints trade as an ensemble: add "
+                                          "ensemble=vote (or mean_probs, best_val, weighted)")
+        ckpt = [str(p) for p in ckpt]
+    elif ckpt is not None:
+        ckpt = str(ckpt)
     overrides = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else None
-    return PaperModel.load(str(cfg.ckpt), overrides)
+    return PaperModel.load(ckpt, overrides, spec)
+
+
+def _drift(cfg: DictConfig) -> PaperDrift | None:
+    settings = drift_settings(cfg.get("drift"))
+    return None if settings is None else PaperDrift(settings)
 
 
 def make_broker(cfg: DictConfig, folder: Path, model: PaperModel) -> Broker:
@@ -106,7 +127,7 @@ def run_once(
             session = Session(
                 ledger, broker, DataFeed(model.cfg.data), model, _spec(cfg, model, folder, horizon),
                 mode=mode, next_date=calendar.next_session,
-                cash_tolerance=float(cfg.broker.get("cash_tolerance", 0.01)),
+                cash_tolerance=float(cfg.broker.get("cash_tolerance", 0.01)), drift=_drift(cfg),
             )  # fmt: skip
             try:
                 result = session.run(date)
@@ -150,7 +171,10 @@ def replay(cfg: DictConfig) -> list[SessionResult]:
     model = _model(cfg)
     start, end = str(cfg.start)[:10], str(cfg.end)[:10]
     feed = DataFeed(model.cfg.data)
-    market = model.session_market(feed.day(end, model.tickers, lookahead=False).bars).market
+    day = feed.day(end, model.tickers, lookahead=False)
+    if day.bars is None:
+        raise DataError(f"replay end {end}: {'; '.join(day.problems)}")
+    market, _ = model.market(day.bars)
     dates = market.dates.astype("datetime64[D]")
     first = max(int(np.searchsorted(dates, np.datetime64(start))), _first_day(model, market))
     last = int(np.searchsorted(dates, np.datetime64(end), side="right")) - 1
@@ -158,7 +182,7 @@ def replay(cfg: DictConfig) -> list[SessionResult]:
         raise ConfigError("start/end", f"[{start}, {end}] leaves no trading day after warm-up")
     days = [str(d) for d in dates[first : last + 1]]
     results = [run_once(cfg, d, mode="replay", horizon=len(days) - 1, model=model) for d in days]
-    _compare_with_backtest(cfg, days)
+    _compare_with_backtest(cfg, model, days)
     return results
 
 
@@ -168,18 +192,23 @@ def _first_day(model: PaperModel, market: Any) -> int:
     return market_first_day(model.cfg.obs, market)
 
 
-def _compare_with_backtest(cfg: DictConfig, days: list[str]) -> None:
+def _compare_with_backtest(cfg: DictConfig, model: PaperModel, days: list[str]) -> None:
+    from ploutos.ensemble import ensemble_for_backtest
     from ploutos.evaluation.backtest import AGENT, run_backtest
     from ploutos.evaluation.checkpoint import load_checkpoint
 
     try:
-        loaded = load_checkpoint(str(cfg.ckpt))
+        if model.ensemble is None:
+            loaded = load_checkpoint(model.path)
+        else:
+            spec = replace(model.ensemble, members=model.paths)
+            loaded = ensemble_for_backtest(spec, split=None, start=days[0], end=days[-1])
     except DataError as err:
         print(f"backtest comparison skipped: {err}")
         return
     result = run_backtest(loaded, start=days[0], end=days[-1], baselines=(), n_boot=10)
     equity = result.runs[AGENT][0].equity
-    state = Ledger.read_state(_folder(cfg, _model(cfg)) / LEDGER_FILE)
+    state = Ledger.read_state(_folder(cfg, model) / LEDGER_FILE)
     nav = np.array([state.navs[d]["nav"] for d in days])
     print(f"replay vs backtest over {days[0]} .. {days[-1]}: max |NAV - equity| = "
           f"{np.abs(nav - equity).max():.3g}")  # fmt: skip

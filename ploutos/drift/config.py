@@ -16,6 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from ploutos.errors import ConfigError
 
 ROOT = "drift"
+# How reports name each detector (the event detectors by what they watch).
+LABELS = {"ks": "KS", "psi": "PSI", "mmd": "MMD", "adwin": "ADWIN (volatility)",
+          "hddm_a": "HDDM_A (trades)", "page_hinkley": "Page-Hinkley", "cusum": "CUSUM"}
 Rule = tuple[Callable[[Any], bool], str]
 
 POSITIVE: Rule = (lambda v: v > 0, "> 0")

@@ -46,6 +46,8 @@ class Trade:
     filled_shares: np.ndarray  # [A], + bought, - sold
     fill_price: np.ndarray  # [A]
     fees: np.ndarray  # [A]
+    realized_pnl: np.ndarray  # [A]: proceeds minus entry cost of the shares sold
+    sold: np.ndarray  # [A] bool: a sell filled
     equity: float
 
 
@@ -115,6 +117,8 @@ class Books:
             filled_shares=info["filled_shares"][0].numpy().copy(),
             fill_price=info["fill_price"][0].numpy().copy(),
             fees=info["fees"][0].numpy().copy(),
+            realized_pnl=info["realized_pnl"][0].numpy().copy(),
+            sold=info["sell_mask"][0].numpy().copy(),
             equity=float(info["equity"][0]),
         )
 

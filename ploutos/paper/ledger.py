@@ -38,6 +38,8 @@ KINDS = (
     "reconciled",  # key trade date: ledger and broker agree
     "nav",  # key trade date: NAV, the engine's expected equity and its books
     "alarm",  # key trade date + code
+    "drift_calibration",  # key "drift": the drift detectors' calibration on the training period
+    "drift",  # key trade date: the day's drift inputs and every detector's verdict
     "kill",  # key trade date:n: trading stopped (persisted kill switch)
     "kill_cleared",  # key kill's key: cleared by a user command
     "session_done",  # key trade date: the day is finished; a rerun is a no-op
@@ -91,6 +93,8 @@ class LedgerState:
     navs: dict[str, dict[str, Any]] = field(default_factory=dict)
     reconciled: dict[str, dict[str, Any]] = field(default_factory=dict)
     alarms: list[Event] = field(default_factory=list)
+    drift_calibration: dict[str, Any] | None = None
+    drift: dict[str, dict[str, Any]] = field(default_factory=dict)
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     kill: Event | None = None  # the active kill switch, if any
 
@@ -123,6 +127,10 @@ class LedgerState:
             self.navs[event.key] = p
         elif event.kind == "alarm":
             self.alarms.append(event)
+        elif event.kind == "drift_calibration":
+            self.drift_calibration = p
+        elif event.kind == "drift":
+            self.drift[event.key] = p
         elif event.kind == "kill":
             self.kill = event
         elif event.kind == "kill_cleared":

@@ -2,8 +2,9 @@
 
 Equity (the ledger's NAV) is drawn against the engine's expected equity for the same
 decisions (what the backtest computes) with a band of +-2 standard deviations of the expected
-curve's own daily log returns, widening with the square root of time; then the positions,
-the day's orders and fills, and every alarm of the day (and the kill switch, when set).
+curve's own daily log returns, widening with the square root of time; then every alarm of
+the day (and the kill switch, when set), the drift detectors' verdicts, the positions, and
+the day's orders and fills.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ploutos.io import atomic_write_bytes, atomic_write_text
+from ploutos.paper.drift import drift_rows
 from ploutos.paper.ledger import LedgerState
 
 BAND_SIGMAS = 2.0
@@ -93,6 +95,13 @@ def write_report(state: LedgerState, trade_date: str, folder: Path) -> dict[str,
     if state.kill is not None:
         alarms.append([state.kill.trade_date, "KILL SWITCH", state.kill.payload["message"]])
     chart = '<img src="equity.png" alt="equity">' if days else ""
+    drift = state.drift.get(trade_date)
+    drift_html = "<p>drift detection off (drift=none), or no verdict this day</p>"
+    if drift is not None:
+        verdict = "ON" if drift["combined"] else "off"
+        drift_html = (f"<p>combined alarm {verdict}: {drift['votes']} detectors active</p>"
+                      + _table(["detector", "statistic", "threshold", "alarm", "held"],
+                               drift_rows(drift)))  # fmt: skip
     text = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Paper account {html.escape(str(account.get("name", "")))} {trade_date}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;text-align:left}}
@@ -101,6 +110,7 @@ def write_report(state: LedgerState, trade_date: str, folder: Path) -> dict[str,
 {_table(["", ""], summary)}
 <h2>Equity</h2>{chart}
 <h2 class="alarm">Alarms</h2>{_table(["date", "code", "message"], alarms)}
+<h2>Drift (detectors calibrated on the checkpoint's training period)</h2>{drift_html}
 <h2>Positions</h2>{_table(["ticker", "shares"], positions)}
 <h2>Orders placed for the next session</h2>
 {_table(["ticker", "side", "shares", "fill date", "client order id"], orders)}

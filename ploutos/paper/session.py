@@ -9,7 +9,9 @@ what is recorded and redoes the rest; the hook names mark where tests inject cra
 3. reconcile: shares must equal the broker's exactly and cash (since the account opened)
    within the day's fees, else a persisted kill switch stops all trading ("before_nav");
 4. the engine's books step to the trade date with the recorded decisions; the day's NAV
-   (ledger) and expected equity (engine) are recorded;
+   (ledger) and expected equity (engine) are recorded; with drift detection, the day's
+   features, return and sells feed the calibrated detectors, and the day's verdicts and
+   alarms are recorded (paper/drift.py; "after_drift");
 5. the policy decides on the engine's observation ("after_decision");
 6. the engine sizes the orders by one more step over the next session's bar, and each order
    becomes a durable intent with a deterministic client id ("after_intent");
@@ -31,15 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ploutos.errors import PloutosError
+from ploutos.errors import ConfigError, PloutosError
 from ploutos.paper.books import Books
 from ploutos.paper.brokers.base import Broker, BrokerTimeout
+from ploutos.paper.drift import PaperDrift
 from ploutos.paper.feed import DataFeed, with_estimated_next
 from ploutos.paper.ledger import Ledger, LedgerError, LedgerState
 from ploutos.paper.model import PaperModel
 from ploutos.paper.orders import BrokerOrder, OrderRequest, client_order_id
 
-STEPS = ("after_fill", "before_nav", "after_decision", "after_intent", "after_submit")
+STEPS = ("after_fill", "before_nav", "after_drift", "after_decision", "after_intent",
+         "after_submit")
 MODES = ("live", "replay")
 
 
@@ -93,6 +97,7 @@ class Session:
         next_date: Callable[[str], str] | None = None,
         on_step: Callable[[str], None] = _no_hook,
         cash_tolerance: float = 0.01,
+        drift: PaperDrift | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -102,6 +107,7 @@ class Session:
         self.spec, self.mode, self.next_date = spec, mode, next_date
         self.on_step = on_step
         self.cash_tolerance = cash_tolerance
+        self.drift = drift
 
     # ---- the session ----------------------------------------------------------------------
 
@@ -111,6 +117,12 @@ class Session:
             return SessionResult(trade_date, "already done")
         self._check_can_run(state, trade_date)
         account = state.account or self._open_account(trade_date)
+        if account["checkpoint_sha256"] != self.model.sha256:
+            raise ConfigError(
+                "ckpt", f"ledger {self.ledger.path} trades {account['checkpoint']} "
+                f"(sha256 {account['checkpoint_sha256'][:16]}), not {self.model.path} "
+                f"(sha256 {self.model.sha256[:16]}); open a new ledger for another model"
+            )
         day = self.feed.day(trade_date, self.model.tickers, lookahead=self.mode == "replay")
         if day.problems:
             for i, problem in enumerate(day.problems):
@@ -119,6 +131,7 @@ class Session:
                                {"status": "bad data", "problems": list(day.problems)})  # fmt: skip
             return SessionResult(trade_date, "bad data", problems=list(day.problems))
 
+        self.model.check_bars(day.bars)
         fills = self._record_fills(state, trade_date)
         state = self.ledger.state()
         self._reconcile(state, account, trade_date, fills)
@@ -129,7 +142,7 @@ class Session:
         if deciding and not day.has_next:
             assert self.next_date is not None, "replay data end before the account's end"
             bars = with_estimated_next(bars, self.next_date(trade_date))
-        session = self.model.session_market(bars)
+        session = self.model.session_market(bars, account["start"])
         dates = session.market.dates.astype("datetime64[D]")
         idx = int(np.searchsorted(dates, np.datetime64(trade_date, "D")))
         start = int(np.searchsorted(dates, np.datetime64(account["start"], "D")))
@@ -141,8 +154,10 @@ class Session:
             )
         books = Books(self.model.cfg, session.market, session.obs_builder, start, end,
                       self._last_books(state))  # fmt: skip
+        sells: list[float] = []  # realized pnl of the sells filled up to the trade date
         while books.day < idx:
-            books.step(self._actions_of(state, dates[books.day], books))
+            trade = books.step(self._actions_of(state, dates[books.day], books))
+            sells += trade.realized_pnl[trade.sold].tolist()
         nav = state.cash + sum(
             q * float(session.market.close[idx, self.model.tickers.index(t)])
             for t, q in state.positions.items()
@@ -151,7 +166,11 @@ class Session:
         self.ledger.append("nav", trade_date, trade_date, {
             "nav": nav, "expected": expected, "cash": state.cash,
             "positions": state.positions, "day": idx, "books": books.snapshot(),
+            "sells": sells,
         })  # fmt: skip
+        if self.drift is not None:
+            self.drift.run_day(self.ledger, trade_date, self.model.cfg, session, idx)
+            self.on_step("after_drift")
 
         orders: list[OrderRequest] = []
         if idx < end:
@@ -204,6 +223,8 @@ class Session:
             "broker_cash_at_open": self.broker.cash(), "checkpoint": str(self.model.path),
             "checkpoint_sha256": self.model.sha256, "tickers": self.model.tickers,
         }  # fmt: skip
+        if self.model.ensemble is not None:
+            account["ensemble"] = {"rule": self.model.ensemble.rule, "members": self.model.paths}
         if self.mode == "replay":
             account["end"] = self._replay_end(trade_date, spec.horizon_days)
         self.ledger.append("account", trade_date, "account", account)
