@@ -1,9 +1,11 @@
-"""A DDP training job on two CPU processes, run by test_sweep_presets as a script (Lightning's
+"""A DDP training job on two CPU processes, run by the tests as a script (Lightning's
 DDP launcher starts the second process by running this file again). Each process writes its
 parameter checksum and its envs' next days to rank<r>.json in the output folder when training
-ends (a file each: the processes share one stdout, where lines can interleave)."""
+ends (a file each: the processes share one stdout, where lines can interleave), and the
+summary once more as summary_rank<r>.json. Usage: ddp_job.py OUT_DIR [OVERRIDE ...]."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -41,8 +43,11 @@ if __name__ == "__main__":
         "eval_freq=1024",
         "checkpoint_freq=1024",
         f"trainer.output_dir={sys.argv[1]}",
+        *sys.argv[2:],  # later overrides win (the signal test asks for a long run)
     ]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     market, report = build_market(cfg)
-    train(cfg, market, report.market_meta(cfg), callbacks=[ReportRank(Path(sys.argv[1]))])
+    summary = train(cfg, market, report.market_meta(cfg), callbacks=[ReportRank(Path(sys.argv[1]))])
+    rank = os.environ.get("LOCAL_RANK", "0")
+    (Path(sys.argv[1]) / f"summary_rank{rank}.json").write_text(json.dumps(summary, default=str))

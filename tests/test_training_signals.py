@@ -293,3 +293,34 @@ def test_ckpt_path_auto_starts_continues_and_skips_in_the_run_folder(tmp_path: P
     # smoke evaluates every 1,024 env steps and at the end of each fit.
     evals = curve[curve["eval/sharpe"].notna()]
     assert evals["train/env_steps"].tolist() == [2 * BATCH, 4 * BATCH, 5 * BATCH]
+
+
+@pytest.mark.slow
+def test_a_signal_under_ddp_stops_both_processes_at_the_same_iteration(tmp_path: Path) -> None:
+    """SIGTERM reaches the launching process only; the stop decision is reduced over the
+    processes, so both end after the same iteration with the same weights (a process that
+    went on alone would hang in the next all-reduce) and rank 0 writes the interrupted run."""
+    out = tmp_path / "ddp"
+    out.mkdir()
+    log = tmp_path / "ddp.out"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "tests/ddp_job.py", str(out), f"total_timesteps={LONG}"],
+            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
+        )
+    wait_for_line(proc, log, "iteration 1/")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=240) == 0, log.read_text()[-3000:]
+    deadline = time.monotonic() + 60
+    while not (out / "summary_rank1.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ranks = [json.loads((out / f"summary_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["status"] for r in ranks] == ["interrupted", "interrupted"]
+    assert ranks[0]["env_steps"] == ranks[1]["env_steps"] < LONG
+    weights = [json.loads((out / f"rank{r}.json").read_text())["checksum"] for r in (0, 1)]
+    assert weights[0] == weights[1]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
+    last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["env_steps"] == summary["env_steps"]
