@@ -92,7 +92,7 @@ class ResumingCSVLogger(CSVLogger):
         earlier = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
         writer = super().experiment  # removes metrics.csv
         if earlier is not None and {"step", ENV_STEPS} <= set(earlier.columns):
-            # Evaluation rows carry no env-step count: they share the step of their iteration.
+            # An iteration's rows (training and evaluation) share its step: kept or dropped whole.
             done = earlier.loc[earlier[ENV_STEPS] <= self._keep_until, "step"]
             kept = earlier[earlier["step"] <= done.max()] if len(done) else earlier.iloc[:0]
             for row in kept.to_dict("records"):
