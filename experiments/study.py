@@ -7,7 +7,8 @@
     python experiments/study.py v6_15m_vs_50m --resume multirun/studies/v6_15m_vs_50m-full/DIR
 
 A study is experiments/studies/NAME.yaml: per scale, `fixed` overrides and a `sweep` of
-comma-separated values (a cartesian product, Hydra's basic sweeper). Paired choices (v7 needs
+comma-separated values (a cartesian product, Hydra's basic sweeper); `analysis: MODULE`
+runs `python -m MODULE SWEEP_DIR` after the report. Paired choices (v7 needs
 the transformer) are arms, experiments/conf/arm/*.yaml, swept as `+arm=a,b`. Any other
 argument goes to train.py unchanged (launcher, device, logger, ...). The sweep lands in
 multirun/studies/NAME-SCALE/DATE_TIME and its report in that folder's report/.
@@ -112,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         report = build_report(sweep_dir)
         print(report.verdict.get("text", report.verdict.get("reason")))
         print(f"report: {report.paths['markdown']}")
+        analysis = load_study(args.study).get("analysis")
+        if analysis:  # the study's own second half (e.g. backtests of its picks), one module
+            code = subprocess.run([sys.executable, "-m", analysis, str(sweep_dir)],
+                                  cwd=REPO).returncode
     return code
 
 
