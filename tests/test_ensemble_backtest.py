@@ -1,7 +1,7 @@
 """Ensembles of tiny trained checkpoints: copies of one checkpoint backtest exactly as it
-does, best_val's pick reads no day of the trading window, the backtest and compare apps
-take `ensemble=...` and name the members, a multirun folder gives its top-k jobs, and bad
-members are refused with the member and the difference named."""
+does, best_val's pick reads no day of the trading window, the backtest, compare and
+importance apps take `ensemble=...` and name the members, a multirun folder gives its top-k
+jobs, and bad members are refused with the member and the difference named."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from test_backtest_checkpoint import tiny_checkpoint
 
 from ploutos.apps.backtest import run as backtest_app
 from ploutos.apps.compare import run as compare_app
+from ploutos.apps.importance import run as importance_app
 from ploutos.ensemble import RULES, EnsembleSpec, build_ensemble, ensemble_for_backtest
 from ploutos.ensemble.members import load_members, member_paths, rank_multirun
 from ploutos.ensemble.selection import validation_scores, validation_window
 from ploutos.errors import ConfigError
 from ploutos.evaluation.backtest import AGENT, run_backtest
 from ploutos.evaluation.checkpoint import CheckpointError, load_checkpoint
-from ploutos.evaluation.importance import make_units, permutation_importance
 
 FAST = ("baselines=[buy_and_hold]", "n_boot=50")
 
@@ -187,19 +187,36 @@ def test_members_on_other_data_are_refused(ckpts, tmp_path: Path) -> None:
     assert EnsembleSpec.from_config({"name": "none"}) is None
 
 
-def test_permutation_importance_takes_an_ensemble(ckpts) -> None:
-    """Importance hands the policy shuffled markets; copies of one checkpoint must score
-    every shuffle exactly as the checkpoint alone does."""
-    single = load_checkpoint(ckpts[0])
-    ensemble = ensemble_for_backtest(spec("mean_probs", [str(ckpts[0])] * 3))
-    units = make_units(single.market.feature_names, kinds=("feature",))[:2]
-    results = [
-        permutation_importance(m.policy, m.market, m.cfg, units, split="test", n_repeats=2)
-        for m in (single, ensemble)
-    ]
-    assert results[0].baseline_sharpe == results[1].baseline_sharpe
-    for a, b in zip(results[0].rows, results[1].rows, strict=True):
-        assert a["name"] == b["name"]
-        assert a["sharpe_drop_mean"] == b["sharpe_drop_mean"]
-        assert a["action_change_mean"] == b["action_change_mean"]
-    assert any(row["action_change_mean"] > 0 for row in results[0].rows)
+def _importance(tmp_path: Path, name: str, *overrides: str) -> dict:
+    """importance.json of the app; one unit (every feature in one cluster) keeps it short."""
+    out = tmp_path / name
+    fast = ["units=[cluster]", "cluster_threshold=1000", "n_repeats=2"]
+    importance_app(compose_config("importance", [*overrides, *fast]), out)
+    return json.loads((out / "importance.json").read_text())
+
+
+def test_importance_app_ranks_features_by_the_ensembles_decision(ckpts, tmp_path: Path) -> None:
+    """`python importance.py ensemble=...`: copies of one checkpoint score every shuffle
+    exactly as the checkpoint alone does; over three members the unshuffled run is the
+    ensemble's own backtest, and the members are named."""
+    single = _importance(tmp_path, "single", f"ckpt={ckpts[0]}")
+    copies = "[" + ",".join([str(ckpts[0])] * 3) + "]"
+    same = _importance(tmp_path, "copies", "ensemble=mean_probs", f"ensemble.members={copies}")
+    assert same["model"] == "ensemble:mean_probs"
+    assert same["baseline_sharpe"] == single["baseline_sharpe"]
+    assert len(single["rows"]) == 1 and single["rows"][0]["n_features"] > 5
+    for key in ("features", "sharpe_drop_mean", "sharpe_drop_std", "action_change_mean"):
+        assert same["rows"][0][key] == single["rows"][0][key]
+    assert single["rows"][0]["action_change_mean"] > 0
+
+    members = [str(p) for p in ckpts]
+    doc = _importance(tmp_path, "vote", "ensemble=vote", f"ensemble.members=[{','.join(members)}]")
+    assert [m["checkpoint"] for m in doc["ensemble"]["members"]] == members
+    ensemble = ensemble_for_backtest(spec("vote", members))
+    backtest = run_backtest(ensemble, split="test", baselines=(), n_boot=10)
+    assert doc["baseline_sharpe"] == pytest.approx(backtest.metrics[AGENT]["sharpe"], abs=1e-12)
+    assert doc["baseline_sharpe"] != single["baseline_sharpe"]
+    with pytest.raises(ConfigError, match="ckpt: give either ckpt or ensemble.members"):
+        importance_app(compose_config("importance", ["ensemble=vote", f"ckpt={ckpts[0]}",
+                                                     f"ensemble.members=[{members[0]}]"]),
+                       tmp_path / "both")  # fmt: skip

@@ -1,4 +1,5 @@
-"""The permutation-importance app behind `python importance.py ckpt=PATH [split=test]`."""
+"""The permutation-importance app behind `python importance.py ckpt=PATH [split=test]`, or
+`python importance.py ensemble=RULE ensemble.members=[A,B,C]` for an ensemble's decision."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ploutos.apps.cli import ensure_console
+from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
 from ploutos.errors import ConfigError
 from ploutos.evaluation.checkpoint import load_checkpoint
 from ploutos.evaluation.importance import (
@@ -23,10 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
-    """`python importance.py`: load cfg.ckpt, compute the importance table, write the files."""
+    """`python importance.py`: load cfg.ckpt (or the ensemble of cfg.ensemble), compute the
+    importance table, write the files. An ensemble's weights (best_val, weighted) are chosen
+    on validation days before cfg.split, on the unshuffled market, and stay fixed while
+    its inputs are shuffled."""
     ensure_console()
-    if not cfg.get("ckpt"):
+    spec = EnsembleSpec.from_config(cfg.get("ensemble"))
+    if spec is None and not cfg.get("ckpt"):
         raise ConfigError("ckpt", "give the checkpoint: python importance.py ckpt=PATH")
+    if spec is not None and cfg.get("ckpt"):
+        raise ConfigError("ckpt", "give either ckpt or ensemble.members, not both")
     if int(cfg.n_repeats) < 1:
         raise ConfigError("n_repeats", f"must be >= 1, got {cfg.n_repeats}")
     if float(cfg.cluster_threshold) < 0:
@@ -34,7 +42,14 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     unknown = sorted(set(cfg.units) - set(UNIT_KINDS))
     if unknown:
         raise ConfigError("units", f"unknown {unknown}; choose from {list(UNIT_KINDS)}")
-    model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
+    if spec is None:
+        model = load_checkpoint(cfg.ckpt, device=str(cfg.device))
+        extra = {"checkpoint": str(model.path), "env_steps": model.env_steps}
+    else:
+        model = ensemble_for_backtest(
+            spec, str(cfg.device), split=str(cfg.split), risk_free=float(cfg.risk_free)
+        )
+        extra = {"model": model.name, "ensemble": model.doc}
     if cfg.split not in model.market.splits:
         raise ConfigError("split", f"must be one of {sorted(model.market.splits)}, got "
                                    f"{cfg.split!r}")
@@ -49,8 +64,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
         n_repeats=int(cfg.n_repeats), seed=int(cfg.seed), risk_free=float(cfg.risk_free),
         cluster_ids=cluster_ids,
     )
-    extra = {"checkpoint": str(model.path), "env_steps": model.env_steps,
-             "cluster_threshold": float(cfg.cluster_threshold)}
+    extra["cluster_threshold"] = float(cfg.cluster_threshold)
     paths = write_importance(result, out_dir, extra, top=int(cfg.top))
     log.info(format_table(result))
     log.info(f"importance: {out_dir}")
