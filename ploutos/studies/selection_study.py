@@ -15,6 +15,9 @@ and buy-and-hold (same days and costs), and writes into DIR/report/:
   (mean Sharpe / mean oracle Sharpe), the pick minus last.ckpt's test Sharpe, how often the
   agent's interval covers buy-and-hold's Sharpe, and the deflated Sharpe verdict of the pick
   (n_trials = the run's evaluations, their validation Sharpe's variance, test days).
+
+Each run's rows are kept in its folder (selection_rows.json), so the analysis can run while
+later jobs still train and backtests each finished run once.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ploutos.training.selection import RULES, pick
 BASELINES = ("buy_and_hold", ORACLE)
 # The deflated Sharpe ratio at or above which a pick counts as skill (5% level).
 DSR_LEVEL = 0.95
+CACHE = "selection_rows.json"
 
 
 def rule_checkpoints(job_dir: Path, summary: dict[str, Any]) -> dict[str, tuple[Path, int]]:
@@ -141,6 +145,17 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def job_rows(job_dir: Path, summary: dict[str, Any], n_boot: int) -> list[dict[str, Any]]:
+    """backtest_run's rows, kept in the job's folder (selection_rows.json) so that running the
+    analysis again, or while later jobs still train, backtests each finished run once."""
+    cached = job_dir / CACHE
+    if cached.is_file() and cached.stat().st_mtime >= (job_dir / "summary.json").stat().st_mtime:
+        return json.loads(cached.read_text())
+    rows = backtest_run(job_dir, summary, n_boot)
+    atomic_write_text(cached, json.dumps(rows, default=float) + "\n")
+    return rows
+
+
 def selection_study(root: Path, n_boot: int = 1000) -> pd.DataFrame:
     """Backtest every rule's pick of every finished run under `root`; write the report."""
     rows = []
@@ -148,7 +163,7 @@ def selection_study(root: Path, n_boot: int = 1000) -> pd.DataFrame:
         if job.summary is None or job.status not in ("completed", "early_stopped"):
             continue
         data = job.config.get("data") or {}
-        for row in backtest_run(job.job_dir, job.summary, n_boot):
+        for row in job_rows(job.job_dir, job.summary, n_boot):
             rows.append({"signal": data.get("signal", "ts_momentum"),
                          "seed": job.config.get("seed"), "job": job.name, **row})
     runs = pd.DataFrame(rows)
