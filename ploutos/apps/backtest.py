@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from ploutos.apps.cli import ensure_console
 from ploutos.apps.drift import backtest_drift_section
+from ploutos.dashboards.backtest_report import checkpoint_path, report_to_training_run
 from ploutos.drift import drift_settings
 from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
 from ploutos.errors import ConfigError
@@ -50,8 +51,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     last = None
     if spec is None:
         # best.ckpt (or a periodic one) is shown beside the run's last.ckpt (beside_last.py).
-        beside = last_checkpoint_beside(cfg.ckpt) if cfg.get("beside_last", True) else None
-        model, *others = load_checkpoints([cfg.ckpt, *([beside] if beside else [])],
+        # A path, or a W&B artifact reference (ckpt=wandb:model-<run id>:best) resolved to one.
+        ckpt = checkpoint_path(str(cfg.ckpt), cfg.get("artifact_dirs") or ["outputs", "multirun"])
+        beside = last_checkpoint_beside(ckpt) if cfg.get("beside_last", True) else None
+        model, *others = load_checkpoints([ckpt, *([beside] if beside else [])],
                                           device=str(cfg.device))
         last = others[0] if others else None
         extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
@@ -88,4 +91,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
     if AGENT in result.timing:
         log.info(timing_report(result.timing[AGENT]))
     log.info(f"report: {files['report']}")
+    if spec is None and cfg.get("wandb", True):  # onto the W&B run that trained the checkpoint
+        report_to_training_run(model.path, result, files, windows, out_dir)
     return files

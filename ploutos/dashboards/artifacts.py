@@ -24,6 +24,9 @@ from ploutos.dashboards.offline_runs import LoggedArtifact, read_run, run_files
 from ploutos.errors import ConfigError
 
 PREFIX = "wandb:"
+# The checkpoint key naming the W&B run that wrote it (id, project, entity, group), so a
+# backtest of the file can log to the run it evaluates (backtest_report.py).
+RUN_KEY = "wandb_run"
 MODEL_TYPE = "model"
 CHECKPOINT_FILE = "model.ckpt"
 

@@ -23,16 +23,13 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ploutos.dashboards.artifacts import log_checkpoint_artifacts
+from ploutos.dashboards.artifacts import RUN_KEY, log_checkpoint_artifacts
 from ploutos.dashboards.charts import EvaluationCharter, equity_figure, render
 from ploutos.dashboards.media import log_to_tensorboard, log_to_wandb
 from ploutos.training.callbacks import EnvStepCheckpoint, EnvStepEvaluation
 from ploutos.training.metric_names import monitoring_series, sb3_aliases
 
 log = logging.getLogger(__name__)
-
-# The checkpoint key holding the W&B run that wrote it (read by ploutos/dashboards/backtest.py).
-RUN_KEY = "wandb_run"
 
 
 def _spec(logger_cfg: DictConfig | None, name: str) -> Mapping[str, Any]:
