@@ -134,7 +134,7 @@ class RuleSizedActions(DiscreteActions):
             )
         target = self.target_weights.index_select(0, fill_day - 1)  # the decision day's row
         value = shares * price
-        equity = cash + value.sum(dim=1, keepdim=True)
+        equity = (cash + value.sum(dim=1)).unsqueeze(1)  # cash [N] -> equity [N, 1]
         delta = target * equity - value
         code = actions.to(torch.float64)
         is_buy = code * (float(SELL) - code)  # 1 for BUY only (see discrete_orders)
