@@ -94,7 +94,6 @@ def test_member_weights_per_rule() -> None:
     for t in (0.5, 1.0, 4.0):
         got = member_weights("weighted", scores, names, temperature=t)
         np.testing.assert_allclose(got, softmax(np.array(scores) / t), rtol=1e-12)
-        assert min(got) > 0 and sum(got) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="best_val"):
         member_weights("best_val", None, names)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
+from test_walkforward_folds import wf_cfg
 
 from ploutos.apps.walkforward import run_all
 from ploutos.env.actions import make_action_space
@@ -21,19 +21,6 @@ from ploutos.models import make_policy
 from ploutos.obs.builders import make_obs_builder
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = [
-    "experiment=wf_cpu",
-    "data=synthetic",
-    "data.n_assets=3",
-    "data.n_days=560",
-    "features=minimal",
-    "data.walk_forward.train_days=300",
-    "data.walk_forward.val_days=60",
-    "data.walk_forward.test_days=60",
-    "data.walk_forward.step_days=60",
-    "data.walk_forward.embargo_days=5",
-    "walkforward.n_boot=50",
-]
 
 
 def fake_train(fcfg, market, meta):
@@ -52,7 +39,7 @@ def fake_train(fcfg, market, meta):
 
 
 def test_best_val_reselects_on_each_fold(tmp_path: Path) -> None:
-    cfg = compose_config("walkforward", [*SMALL, "ensemble=best_val", "ensemble.seeds_per_fold=3"])
+    cfg = wf_cfg("ensemble=best_val", "ensemble.seeds_per_fold=3")
     run_all(cfg, tmp_path, train_fn=fake_train)
     plan = plan_folds(cfg)
     for k, fold in enumerate(plan.folds):
