@@ -4,9 +4,10 @@ The training app writes the run's identity into every checkpoint (artifacts.RUN_
 backtest app then resumes that run by id (offline unless logged in, as for training) and
 puts the report into its summary under `backtest_<split>/`: metrics_table (agent beside the
 baselines), equity_table and trades_table, the report's four images (equity_image,
-drawdown_image, trades_image, timing_image), and the agent's metrics as numbers. Summary entries do not depend on the run's step counter, which
-an offline resume cannot know. Offline, `wandb sync` the training run's folder first and the
-backtest's `wandb/` folder after it.
+drawdown_image, trades_image, timing_image), and the agent's metrics as numbers. Summary
+entries do not depend on the run's step counter, which an offline resume cannot know.
+Offline, `wandb sync` the training run's folder first and the backtest's `wandb/` folder
+after it.
 """
 
 from __future__ import annotations

@@ -111,6 +111,8 @@ class OfflineRun:
 
     path: Path
     run_id: str
+    group: str
+    job_type: str
     config: dict[str, Any]
     history: list[dict[str, Any]]  # one dict per wandb.log call, values parsed from JSON
     summary: dict[str, Any]  # the last value of every summary key
@@ -122,11 +124,15 @@ class OfflineRun:
 
 def read_run(path: Path) -> OfflineRun:
     """Parse one .wandb file (see `records`)."""
-    run_id, config, history, summary, artifacts = "", {}, [], {}, []
+    run_id, group, job_type = "", "", ""
+    config: dict[str, Any] = {}
+    history: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    artifacts: list[LoggedArtifact] = []
     for record in records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run_id = record.run.run_id
+            run_id, group, job_type = record.run.run_id, record.run.run_group, record.run.job_type
             _items(record.run.config.update, config)
         elif kind == "config":
             _items(record.config.update, config)
@@ -148,4 +154,4 @@ def read_run(path: Path) -> OfflineRun:
                     run_file=Path(path),
                 )
             )
-    return OfflineRun(Path(path), run_id, config, history, summary, artifacts)
+    return OfflineRun(Path(path), run_id, group, job_type, config, history, summary, artifacts)

@@ -57,19 +57,50 @@ def sweep_group() -> str | None:
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    return str(hydra_cfg.sweep.dir)
+    return group_name(hydra_cfg.sweep.dir)
+
+
+def group_name(folder: str | Path) -> str:
+    """A sweep folder as a W&B group: relative to the working directory when inside it, so
+    the jobs (hydra.sweep.dir) and the study report of the folder name the same group."""
+    path = Path(folder).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def override_columns(overrides: list[str]) -> dict[str, Any]:
+    """Command-line overrides as {key: value} (Hydra's own parser; `+`/`++` dropped, deletions
+    skipped): a multirun job's are the swept keys' values, among others."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {o.key_or_group: o.value() for o in parsed if not o.is_delete()}
+
+
+def sweep_columns() -> dict[str, Any]:
+    """This multirun job's overrides (override_columns), {} outside a multirun: W&B shows them
+    as config columns `sweep.<key>` for parallel coordinates and grouping."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if sweep_group() is None:
+        return {}
+    return override_columns(list(HydraConfig.get().overrides.task))
 
 
 def _wandb(spec: DictConfig, out_dir: Path, config: dict[str, Any]) -> WandbLogger:
+    columns = sweep_columns()
     return WandbLogger(
         project=spec.get("project") or "ploutos",
         entity=spec.get("entity"),
         group=spec.get("group") or sweep_group(),
+        job_type="train",
         tags=list(spec.get("tags") or []),
         name=spec.get("name"),
         save_dir=str(out_dir),
         mode=wandb_mode(spec.get("mode")),
-        config=config,
+        config={**config, "sweep": columns} if columns else config,
         # A fresh run per job: multirun jobs share a process and must not resume each other.
         reinit="finish_previous",
     )
