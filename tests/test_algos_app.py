@@ -58,7 +58,11 @@ def _cfg(out: Path, algo: str, *extra: str) -> DictConfig:
     )
 
 
-@pytest.mark.parametrize("algo", list(ALGOS))
+# a2c in the default suite; the off-policy pair (~20 s each) also resume in-process in
+# tests/test_algos_dqn.py and tests/test_algos_sac.py.
+@pytest.mark.parametrize(
+    "algo", ["a2c", *(pytest.param(name, marks=pytest.mark.slow) for name in ("dqn", "sac"))]
+)
 def test_train_resume_and_backtest_through_the_app(tmp_path: Path, algo: str) -> None:
     cfg = _cfg(tmp_path / "straight", algo)
     market, report = build_market(cfg)
