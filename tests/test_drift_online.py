@@ -17,7 +17,7 @@ from ploutos.drift.scenarios import ar1_features, daily_returns, trade_pnls
 from ploutos.errors import ConfigError
 
 TRAIN, DAYS, ASSETS, FEATURES, CHANGE = 700, 800, 3, 5, 715
-REBUILD_EVERY = 10  # a new OnlineDrift from the JSON records, as each paper session builds one
+REBUILD_EVERY = 15  # a new OnlineDrift from the JSON records, as each paper process builds one
 
 
 def _inputs(seed: int = 0, days: int = DAYS):
@@ -37,10 +37,13 @@ def _settings(**overrides):
     return drift_settings(cfg)
 
 
-def _day_by_day(days: int):
-    """(batch table, JSON day records) over `days` days, the first TRAIN for training."""
+def _day_by_day(days: int, gap: int = 0):
+    """(batch table, JSON day records) over `days` days, the first TRAIN for training; the
+    first `gap` monitored days have no record (no return, no trade: no session that day)."""
     settings = _settings()
     features, returns, trades = _inputs(days=days)
+    returns[TRAIN : TRAIN + gap] = np.nan
+    trades = trades[(trades[:, 0] < TRAIN) | (trades[:, 0] >= TRAIN + gap)]
     table = DriftMonitor(settings).run(features, returns, trades, TRAIN).table
     train_pnl = trades[trades[:, 0] < TRAIN, 1]
     calibration = Calibration.from_json(json.loads(json.dumps(
@@ -48,7 +51,7 @@ def _day_by_day(days: int):
     reference = features[TRAIN - settings.reference_days : TRAIN]
     online = OnlineDrift(settings, calibration, reference)
     records: list[dict] = []
-    for day in range(TRAIN, days):
+    for day in range(TRAIN + gap, days):
         if day % REBUILD_EVERY == 0:
             online = OnlineDrift(settings, calibration, reference,
                                  [DayRecord.from_json(r) for r in records])
@@ -57,7 +60,7 @@ def _day_by_day(days: int):
         recent = features[max(0, day - online.lookback() + 1) : day + 1]
         record = online.step(day, recent, TRAIN, ret, pnl)
         records.append(json.loads(json.dumps(record.to_json(), allow_nan=False)))
-    return settings, table, records
+    return settings, table.iloc[gap:], records
 
 
 def _assert_equal(settings, table, records) -> np.ndarray:
@@ -86,16 +89,24 @@ def test_day_by_day_equals_the_batch_monitor() -> None:
     assert any(adwin[CHANGE - TRAIN :]) and not any(adwin[: CHANGE - TRAIN])
 
 
+def test_unrecorded_days_are_scored_from_the_features() -> None:
+    """No record for the first 5 monitored days: the window tests score every day they still
+    need from the features (the slow path of step) and agree with the batch all the same."""
+    _assert_equal(*_day_by_day(TRAIN + 25, gap=5))
+
+
 @pytest.mark.slow
 def test_day_by_day_equals_the_batch_monitor_over_100_days() -> None:
-    settings, table, records = _day_by_day(DAYS)
+    """Both paths of step: 5 unrecorded days first, then 95 recorded ones."""
+    settings, table, records = _day_by_day(DAYS, gap=5)
     combined = _assert_equal(settings, table, records)
     # The planted change is seen: each detector but PSI (a 126-day window) alarms within 60
     # days of it, and the combined alarm is on only after it.
+    change = CHANGE - TRAIN - 5  # records start after the 5 unrecorded days
     for name in ("ks", "mmd", "adwin", "hddm_a"):
         alarm = np.array([r["detectors"][name]["alarm"] for r in records])
-        assert alarm[CHANGE - TRAIN : CHANGE - TRAIN + 60].any(), name
-    assert combined[CHANGE - TRAIN :].any() and not combined[: CHANGE - TRAIN].any()
+        assert alarm[change : change + 60].any(), name
+    assert combined[change:].any() and not combined[:change].any()
 
 
 def test_other_settings_than_the_calibration_are_refused() -> None:

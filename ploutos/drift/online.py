@@ -17,8 +17,8 @@ day at a time:
 - the combined alarm reads each detector's onsets over the last `combine.hold_days` days:
   window tests' from their scores of the last days, event detectors' from the records.
 
-The day index t is the market's; days before `monitored_from` (the end of the training period)
-never alarm, as in DriftMonitor, whose monitored days start there.
+The day index t is the market's; days before `monitored_from` (where monitoring starts: the end of
+the training period, as in DriftMonitor, or a paper account's first day) never alarm.
 """
 
 from __future__ import annotations
@@ -205,18 +205,33 @@ class OnlineDrift:
     ) -> DayRecord:
         """Score market day `day` (after the last recorded one): `recent` holds the features
         of the days up to it (at least `lookback()` of them, fewer only at the market's
-        start), `ret` its return (None: none), `pnl` its trades' pnl."""
+        start), `ret` its return (None: none), `pnl` its trades' pnl. Alarms count from day
+        `monitored_from` on. A window test scores today's window only when every day it
+        still needs a verdict of is recorded, else every needed day again from `recent`."""
         if self.history and day <= self.history[-1].day:
             raise DataError(f"drift: day {day} is not after the last recorded day "
                             f"{self.history[-1].day}")
         s = self.settings
         hold = s.combine.hold_days
+        recorded = {r.day: r for r in self.history}
         detectors: dict[str, dict[str, Any]] = {}
         for name, detector in self.windows.items():
-            scores = detector.scores(recent)
-            first = day - recent.shape[0] + 1
-            alarm = detector.alarms(scores) & (np.arange(first, day + 1) >= monitored_from)
-            onset = onsets(alarm, detector.window)
+            span = detector.window
+            days = np.arange(max(day - hold - span, day - recent.shape[0]) + 1, day + 1)
+            earlier = days[(days >= monitored_from) & (days < day)]
+            if all(d in recorded for d in earlier):
+                # The days before today are recorded: score today's window alone.
+                scores = detector.scores(recent[-span:])
+                past = [bool(recorded[d].detectors[name]["alarm"]) if d in recorded else False
+                        for d in days[:-1]]  # fmt: skip
+                alarm = np.array([*past, bool(detector.alarms(scores)[-1])])
+            else:
+                scores = detector.scores(recent)
+                first = day - recent.shape[0] + 1
+                alarm = detector.alarms(scores)[-days.size :]
+                alarm = alarm & (np.arange(first, day + 1)[-days.size :] >= monitored_from)
+            alarm &= days >= monitored_from
+            onset = onsets(alarm, span)
             detectors[name] = {
                 "statistic": _finite_or_none(scores.statistic[-1]),
                 "threshold": detector.threshold,

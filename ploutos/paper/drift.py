@@ -74,10 +74,29 @@ def daily_return(state: LedgerState, trade_date: str, day: int) -> float | None:
 
 
 class PaperDrift:
-    """The drift step of a session (after the day's NAV is recorded)."""
+    """The drift step of a session (after the day's NAV is recorded). The detectors of the
+    last session are kept for the next one of the same process, when the ledger holds no
+    other day since (a new process rebuilds them from the ledger: the same state)."""
 
     def __init__(self, settings: DriftSettings) -> None:
         self.settings = settings
+        self._online: OnlineDrift | None = None
+
+    def _detectors(
+        self, state: LedgerState, calibration: Calibration, session: SessionMarket
+    ) -> OnlineDrift:
+        recorded = sorted(state.drift)
+        online = self._online
+        if online is not None and [r.day for r in online.history] == [
+            state.drift[d]["day"] for d in recorded
+        ]:
+            return online
+        market = session.market
+        train = market.split("train")
+        reference = market.features[train.stop - self.settings.reference_days : train.stop]
+        history = [DayRecord.from_json(state.drift[d]) for d in recorded]
+        self._online = OnlineDrift(self.settings, calibration, reference.cpu().numpy(), history)
+        return self._online
 
     def _calibration(
         self, ledger: Ledger, state: LedgerState, cfg: DictConfig, session: SessionMarket
@@ -96,21 +115,19 @@ class PaperDrift:
         cfg: DictConfig,
         session: SessionMarket,
         day: int,
+        start_day: int,
     ) -> DayRecord:
         """Feed trade_date (market day `day`) to the detectors, record it and its alarms;
-        a day already recorded is read back (a rerun after a crash)."""
+        a day already recorded is read back (a rerun after a crash). Alarms count from the
+        account's first day `start_day` on (earlier days are not the account's)."""
         state = ledger.state()
         if trade_date in state.drift:
             record = DayRecord.from_json(state.drift[trade_date])
         else:
-            market = session.market
-            train = market.split("train")
             calibration = self._calibration(ledger, state, cfg, session)
-            reference = market.features[train.stop - self.settings.reference_days : train.stop]
-            history = [DayRecord.from_json(state.drift[d]) for d in sorted(state.drift)]
-            online = OnlineDrift(self.settings, calibration, reference.cpu().numpy(), history)
-            recent = market.features[max(0, day - online.lookback() + 1) : day + 1]
-            record = online.step(day, recent.cpu().numpy(), train.stop,
+            online = self._detectors(state, calibration, session)
+            recent = session.market.features[max(0, day - online.lookback() + 1) : day + 1]
+            record = online.step(day, recent.cpu().numpy(), start_day,
                                  daily_return(state, trade_date, day),
                                  state.navs[trade_date].get("sells", []))  # fmt: skip
             ledger.append("drift", trade_date, trade_date, record.to_json())

@@ -169,7 +169,7 @@ class Session:
             "sells": sells,
         })  # fmt: skip
         if self.drift is not None:
-            self.drift.run_day(self.ledger, trade_date, self.model.cfg, session, idx)
+            self.drift.run_day(self.ledger, trade_date, self.model.cfg, session, idx, start)
             self.on_step("after_drift")
 
         orders: list[OrderRequest] = []
