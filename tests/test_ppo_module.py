@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 
 import lightning as L
 import pytest
@@ -52,15 +53,23 @@ def test_iterations_count_env_steps_and_change_parameters(model, obs, mode):
     module = PPO(_cfg(model, obs, **{"env.action_mode": mode}), make_toy_market(n_days=160))
     optimizer = module.configure_optimizers()
     before = _params(module)
+    # A fresh head is near uniform: the first rollout's entropy (summed over the action's
+    # dimensions) is that of the uniform choice of 3 per asset, or of the initial Gaussian.
+    if mode == "discrete":
+        expected_entropy = 4 * math.log(3)
+    else:
+        log_std = module.policy.log_std.detach()
+        expected_entropy = float((0.5 * math.log(2 * math.pi * math.e) + log_std).sum())
     stats = [module.run_iteration(optimizer) for _ in range(2)]
     assert module.iterations == 2 and module.env_steps == 2 * 16 * 16
     assert module.n_iterations == 8  # ceil(2048 / 256)
-    assert not torch.equal(before, _params(module))
+    assert stats[0]["entropy"] == pytest.approx(expected_entropy, rel=2e-3)
+    # Adam moves a weight by at most about lr * (1 - beta1) / sqrt(1 - beta2) = 3.17 lr per
+    # step, and there were 2 iterations x 4 epochs x 4 minibatches of steps.
+    moved = float((_params(module) - before).abs().max())
+    assert 0.1 * 3e-4 < moved <= 3.17 * 3e-4 * 32
     assert stats[1]["env_steps"] == 512.0
     assert stats[1]["lr"] == pytest.approx(3e-4 * (1 - 1 / 8))  # linear annealing
-    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm"):
-        assert torch.isfinite(torch.tensor(stats[1][key])), key
-    assert stats[1]["value_loss"] > 0 and stats[1]["entropy"] > 0
     # Episodes of 24 steps finish during the second 16-step rollout.
     assert stats[1]["episode_length"] == 24.0
 

@@ -43,11 +43,21 @@ def test_resume_with_changed_splits_is_refused_naming_every_key(tmp_path, monkey
 
 def test_resume_may_change_run_length_and_frequencies(tmp_path) -> None:
     ckpt, _ = tiny_checkpoint(tmp_path)
-    from ploutos.training.resume import check_resumable, read_resume_checkpoint
+    from ploutos.training.resume import (
+        check_resumable,
+        config_differences,
+        read_resume_checkpoint,
+    )
 
     cfg = tiny_cfg(tmp_path, "total_timesteps=99999", "eval_freq=77", "checkpoint_freq=99",
                    "early_stopping.enabled=true", "logger=many")  # fmt: skip
-    check_resumable(read_resume_checkpoint(ckpt), cfg, ckpt)  # no error
+    stored = read_resume_checkpoint(ckpt)
+    assert config_differences(stored["cfg"], cfg) == []
+    check_resumable(stored, cfg, ckpt)  # no error
+    # The same comparison names a key that may not change.
+    assert config_differences(stored["cfg"], tiny_cfg(tmp_path, "env.commission_bps=99")) == [
+        "env.commission_bps"
+    ]
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign"])
