@@ -56,6 +56,10 @@ class TrainSchema:
     summary_only: bool = False
 
 
+# Root keys the algo group copies by interpolation (`total_timesteps: ${total_timesteps}`).
+ROOT_COPIES = ("total_timesteps", "ent_coef")
+
+
 def register_configs() -> None:
     """Make the schema available to conf/train.yaml's defaults list."""
     ConfigStore.instance().store(
@@ -125,3 +129,12 @@ def validate_root(cfg: DictConfig) -> None:
         "early_stopping.min_evals",
         f"must be >= 0, got {stopping.min_evals}",
     )
+    # The algo group reads these root keys through interpolation; a value set on the copy
+    # would be a second address that sweeps, presets and the summary do not see.
+    algo = cfg.get("algo") or {}
+    for key in ROOT_COPIES:
+        if key in algo and algo[key] != cfg[key]:
+            raise ConfigError(
+                f"algo.{key}",
+                f"is the root key's copy ({cfg[key]}); set {key}={algo[key]} instead",
+            )

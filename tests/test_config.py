@@ -40,8 +40,8 @@ def test_root_keys_flow_into_their_groups() -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["algo"]["ent_coef"] == 0.08
     assert resolved["algo"]["total_timesteps"] == 50_000_000
-    assert resolved["trainer"]["eval_freq"] == 1234
-    assert resolved["data"]["splits"]["test_start"] is not None
+    assert resolved["eval_freq"] == 1234 and "eval_freq" not in resolved["trainer"]
+    assert resolved["data"]["splits"]["test_start"] == "2020-01-01"
 
 
 @pytest.mark.parametrize(

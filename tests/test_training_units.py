@@ -90,10 +90,23 @@ def test_default_config_composes_with_every_group() -> None:
     for group in ("data", "features", "env", "obs", "reward", "model", "algo", "logger",
                   "trainer"):
         assert group in cfg, group
-    assert cfg.trainer.eval_freq == cfg.eval_freq
-    assert cfg.trainer.early_stopping.enabled is False
-    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.monitor == "eval/sharpe"
+    # The run's length, frequencies, stopping and device have one address: the root.
+    for key in ("eval_freq", "checkpoint_freq", "early_stopping", "accelerator", "device"):
+        assert key not in cfg.trainer, key
+    assert cfg.early_stopping.enabled is False and cfg.device == "cpu"
+    assert cfg.trainer.monitor == "eval/sharpe"
     validate_training(cfg)
+
+
+@pytest.mark.parametrize(("copy", "root"), [("algo.ent_coef=0.3", "ent_coef=0.3"),
+                                            ("algo.total_timesteps=4096", "total_timesteps=4096")])
+def test_the_algo_groups_copies_of_root_keys_are_refused(copy: str, root: str) -> None:
+    from ploutos.config import validate_root
+
+    key = copy.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^{key}: .*set {root} instead"):
+        validate_root(compose_train([copy]))
+    validate_root(compose_train([root]))  # the root key is the address
 
 
 @pytest.mark.parametrize(
@@ -108,7 +121,7 @@ def test_presets_reproduce_the_seed_table(preset: str, expected: tuple) -> None:
     got = (cfg.total_timesteps, cfg.ent_coef, cfg.checkpoint_freq, cfg.eval_freq,
            cfg.early_stopping.enabled)
     assert got == expected
-    assert cfg.algo.ent_coef == expected[1] and cfg.trainer.checkpoint_freq == expected[2]
+    assert cfg.algo.ent_coef == expected[1]
     assert (cfg.early_stopping.max_no_improvement_evals, cfg.early_stopping.min_evals) == (25, 100)
     assert (cfg.algo.max_grad_norm, cfg.algo.target_kl) == (0.5, 0.02)
     assert cfg.obs.name == "v6" and cfg.model.name == "mlp"

@@ -195,7 +195,7 @@ def train(
         evaluate=lambda policy: evaluate_policy(
             policy, module.env.obs_builder, resolved, split=tr.eval_split, keep_log=True
         ),
-        every=int(tr.eval_freq),
+        every=int(resolved.eval_freq),
         total_timesteps=int(resolved.total_timesteps),
         monitor=str(tr.monitor),
         mode=str(tr.mode),
@@ -204,7 +204,7 @@ def train(
     )
     checkpoints = EnvStepCheckpoint(
         out_dir / "checkpoints",
-        every=int(tr.checkpoint_freq),
+        every=int(resolved.checkpoint_freq),
         evaluation=evaluation,
         save_best=bool(tr.save_best),
         save_last=bool(tr.save_last),
@@ -212,8 +212,8 @@ def train(
     )
     stopping = EvalEarlyStopping(
         evaluation,
-        patience=int(tr.early_stopping.max_no_improvement_evals),
-        min_evals=int(tr.early_stopping.min_evals),
+        patience=int(resolved.early_stopping.max_no_improvement_evals),
+        min_evals=int(resolved.early_stopping.min_evals),
     )
     throughput = Throughput()
     # The `callbacks` group: any Lightning callback from a `_target_` node, after the app's.
@@ -225,7 +225,7 @@ def train(
     own.append(Dashboards(resolved, evaluation, checkpoints,
                           EvaluationCharter(module.env.obs_builder.market, resolved,
                                             str(tr.eval_split)), market_meta))
-    if tr.early_stopping.enabled:
+    if resolved.early_stopping.enabled:
         own.append(stopping)
     own.append(stop)
     # Under nohup or a scheduler a bar is one line of carriage returns: the log lines suffice.
@@ -239,7 +239,7 @@ def train(
         resolved.logger, out_dir, resolved_container(resolved), resumed_at_env_steps
     )
     trainer = pl.Trainer(
-        **_devices(str(tr.accelerator), tr),
+        **_devices(str(resolved.device), tr),
         # The algorithm's dataloader yields one item per remaining iteration and the algorithm
         # stops the trainer at total_timesteps, so epochs never end a run: a finished run
         # resumed with a larger total_timesteps goes on in a new epoch.

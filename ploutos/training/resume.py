@@ -27,9 +27,11 @@ CONTINUABLE = (
     "eval_freq",
     "checkpoint_freq",
     "early_stopping",
+    # Copies of the root keys that checkpoints written before they had one address carry.
     "trainer.eval_freq",
     "trainer.checkpoint_freq",
     "trainer.early_stopping",
+    "trainer.accelerator",
     "trainer.progress_bar",
     "trainer.stop_signals",
     "trainer.output_dir",
