@@ -71,7 +71,7 @@ def output_dir(cfg: DictConfig) -> Path:
         return Path(cfg.trainer.output_dir)
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.output_dir)
-    return Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    return Path("outputs") / "train" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
 
 
 def _overrides() -> list[str]:
@@ -221,7 +221,7 @@ def train(
     # Per iteration: the iteration's log line, then evaluation, checkpoints, stopping.
     iteration_log = IterationLog(int(tr.log_every_n_iterations), int(resolved.total_timesteps))
     own: list[Callback] = [throughput, iteration_log, selection, evaluation, checkpoints]
-    # Charts at evaluations, SB3 names, checkpoint artifacts (after the checkpoints it logs).
+    # Charts at evaluations, checkpoint artifacts (after the checkpoints it logs).
     own.append(Dashboards(resolved, evaluation, checkpoints,
                           EvaluationCharter(module.env.obs_builder.market, resolved,
                                             str(tr.eval_split)), market_meta))
