@@ -41,15 +41,22 @@ def test_vote_unanimous_split_and_ties() -> None:
     assert vote(four).tolist() == [[HOLD, HOLD, SELL]]
 
 
-def test_vote_never_depends_on_member_order() -> None:
-    gen = torch.Generator().manual_seed(0)
-    actions = torch.randint(0, 3, (4, 64, 6), generator=gen)
+@pytest.mark.parametrize("n_members", [1, 2, 4, 7])
+def test_vote_is_the_strict_plurality_by_hand(n_members: int) -> None:
+    gen = torch.Generator().manual_seed(n_members)
+    actions = torch.randint(0, 3, (n_members, 64, 6), generator=gen)
     expected = vote(actions)
     # Per cell by hand: the strict plurality, else HOLD.
     for n, a in itertools.product(range(64), range(6)):
         counts = np.bincount(actions[:, n, a].numpy(), minlength=3)
         winners = np.flatnonzero(counts == counts.max())
         assert expected[n, a] == (winners[0] if len(winners) == 1 else HOLD)
+
+
+def test_vote_never_depends_on_member_order() -> None:
+    gen = torch.Generator().manual_seed(0)
+    actions = torch.randint(0, 3, (4, 64, 6), generator=gen)
+    expected = vote(actions)
     for order in itertools.permutations(range(4)):
         assert torch.equal(vote(actions[list(order)]), expected), order
 

@@ -118,7 +118,11 @@ class Ensemble(nn.Module):
         self.weights = [float(w) for w in weights]
         # Members that take part: all for vote, those with positive weight otherwise.
         self.active = [i for i, w in enumerate(self.weights) if rule == "vote" or w > 0]
-        self._active_weights = self._normalized([self.weights[i] for i in self.active])
+        # The mixing weights as a buffer: built once, moved with the members by .to(device).
+        mix = self._normalized([self.weights[i] for i in self.active])
+        self.register_buffer(
+            "_active_weights", torch.tensor(mix, dtype=torch.float64), persistent=False
+        )
         self._builders: tuple[ObsBuilderLike, list[ObsBuilderLike]] | None = None
 
     def member_builders(self, obs_builder: ObsBuilderLike) -> list[ObsBuilderLike]:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,15 +30,30 @@ SCORED_RULES = ("best_val", "weighted")
 _MIN_WEIGHT = 1e-12
 
 
-def vote(actions: torch.Tensor) -> torch.Tensor:
-    """Per-asset plurality of discrete actions [M, N, A] -> [N, A]; ties go to HOLD."""
-    # [N, A, 3] counts by comparison with the action ids: cheaper per step than one_hot,
-    # which checks its input's range on every call.
-    choices = torch.arange(N_DISCRETE_ACTIONS, device=actions.device)
-    counts = (actions.unsqueeze(-1) == choices).sum(dim=0)
+def plurality(counts: torch.Tensor) -> torch.Tensor:
+    """[..., 3] counts per action -> the action counted most; HOLD where the most counted tie."""
     top, most = counts.max(dim=-1)
     tied = (counts == top.unsqueeze(-1)).sum(dim=-1) > 1
     return most.masked_fill(tied, HOLD)
+
+
+@functools.cache
+def _vote_lookup(n_members: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(place, table): sum_m place[action_m] codes the counts of M members' actions in base
+    M + 1, and table[code] is plurality of those counts, for every possible code."""
+    base = n_members + 1
+    place = base ** torch.arange(N_DISCRETE_ACTIONS)
+    counts = (torch.arange(base**N_DISCRETE_ACTIONS).unsqueeze(-1) // place) % base
+    return place.to(device), plurality(counts).to(device)
+
+
+def vote(actions: torch.Tensor) -> torch.Tensor:
+    """Per-asset plurality of discrete actions [M, N, A] -> [N, A]; ties go to HOLD.
+
+    The counts are looked up, not counted per step: the table holds plurality() of every count
+    vector of M members, so a step is a gather, a sum over members and a gather."""
+    place, table = _vote_lookup(actions.shape[0], actions.device)
+    return table[place[actions].sum(dim=0)]
 
 
 def vote_shares(actions: torch.Tensor) -> torch.Tensor:
@@ -45,9 +61,10 @@ def vote_shares(actions: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.one_hot(actions, N_DISCRETE_ACTIONS).to(torch.float32).mean(0)
 
 
-def mixture(outputs: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
-    """sum_m weights[m] * outputs[m] over the member axis, computed in float64."""
-    w = torch.as_tensor(np.asarray(weights, dtype=np.float64), device=outputs.device)
+def mixture(outputs: torch.Tensor, weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """sum_m weights[m] * outputs[m] over the member axis, computed in float64 (a float64
+    weights tensor on the outputs' device is used as it is, without a copy per call)."""
+    w = torch.as_tensor(weights, dtype=torch.float64, device=outputs.device)
     mixed = torch.tensordot(w, outputs.to(torch.float64), dims=1)
     return mixed.to(outputs.dtype)
 
