@@ -95,3 +95,24 @@ def test_on_a_terminal_the_bar_is_shown(tmp_path: Path, market, capsys, monkeypa
     assert "\r" in captured.err and "1.02k/1.02k" in captured.err  # tqdm's bar in env steps
     # The log lines are written through tqdm, above the bar.
     assert "iteration 2/2 | env steps 1,024/1,024" in captured.out + captured.err
+
+
+def test_the_progress_bar_shows_the_summarys_env_step_clock() -> None:
+    """One clock: the bar's env steps/s is the Throughput the summary reports."""
+    from types import SimpleNamespace
+
+    from ploutos.training.callbacks import EnvStepProgressBar, Throughput
+
+    throughput = Throughput()
+    bar = EnvStepProgressBar(4096, SimpleNamespace(last_metrics={"eval/sharpe": 1.25}),
+                             throughput)
+    module = SimpleNamespace(env_steps=1024)  # a resumed run starts part-way
+    for callback in (throughput, bar):
+        callback.on_train_start(None, module)
+    module.env_steps = 2048
+    throughput.on_train_batch_end(None, module, None, None, 0)
+    throughput.seconds = 4.0  # as if the iteration took 4 s
+    bar.on_train_batch_end(None, module, None, None, 0)
+    assert throughput.steps_per_second == 256.0
+    assert bar._bar.n == 2048 and bar._bar.postfix == "steps/s=256, eval_sharpe=1.250"
+    bar.on_train_end(None, module)

@@ -231,7 +231,7 @@ def train(
     # Under nohup or a scheduler a bar is one line of carriage returns: the log lines suffice.
     show_bar = bool(tr.progress_bar) and sys.stdout.isatty()
     if show_bar:
-        own.append(EnvStepProgressBar(int(resolved.total_timesteps), evaluation))
+        own.append(EnvStepProgressBar(int(resolved.total_timesteps), evaluation, throughput))
 
     # Lightning's start-up banners (accelerator table, product tips) drown the data summary.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)

@@ -323,67 +323,6 @@ class EvalEarlyStopping(Callback):
         self.stopped_at = state_dict.get("stopped_at")
 
 
-class EnvStepProgressBar(ProgressBar):
-    """A tqdm bar in env steps, with env steps/s and the last evaluation's Sharpe."""
-
-    def __init__(self, total_timesteps: int, evaluation: EnvStepEvaluation) -> None:
-        super().__init__()
-        self.total_timesteps = int(total_timesteps)
-        self.evaluation = evaluation
-        self._enabled = True
-        self._bar: tqdm | None = None
-        self._start_steps = 0
-        self._start_time = 0.0
-
-    def disable(self) -> None:
-        self._enabled = False
-
-    def enable(self) -> None:
-        self._enabled = True
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start_steps = int(pl_module.env_steps)
-        self._start_time = time.perf_counter()
-        self._bar = tqdm(
-            total=self.total_timesteps,
-            initial=self._start_steps,
-            desc="training",
-            unit="step",
-            unit_scale=True,
-            disable=not self._enabled,
-            dynamic_ncols=True,
-        )
-
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        if self._bar is None:
-            return
-        steps = int(pl_module.env_steps)
-        self._bar.update(steps - self._bar.n)
-        elapsed = max(time.perf_counter() - self._start_time, 1e-9)
-        postfix = {"steps/s": f"{(steps - self._start_steps) / elapsed:,.0f}"}
-        sharpe = self.evaluation.last_metrics.get("eval/sharpe")
-        if sharpe is not None:
-            postfix["eval_sharpe"] = f"{sharpe:.3f}"
-        self._bar.set_postfix(postfix, refresh=False)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        self.on_train_end(trainer, pl_module)
-
-
 class Throughput(Callback):
     """Env steps and wall time of this fit (after any resume), for the run summary."""
 
@@ -411,3 +350,62 @@ class Throughput(Callback):
     @property
     def steps_per_second(self) -> float:
         return (self.end_steps - self.start_steps) / self.seconds if self.seconds > 0 else 0.0
+
+
+class EnvStepProgressBar(ProgressBar):
+    """A tqdm bar in env steps, with the run's env steps/s (the Throughput clock, the one the
+    summary reports) and the last evaluation's Sharpe."""
+
+    def __init__(
+        self, total_timesteps: int, evaluation: EnvStepEvaluation, throughput: Throughput
+    ) -> None:
+        super().__init__()
+        self.total_timesteps = int(total_timesteps)
+        self.evaluation = evaluation
+        self.throughput = throughput
+        self._enabled = True
+        self._bar: tqdm | None = None
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._bar = tqdm(
+            total=self.total_timesteps,
+            initial=int(pl_module.env_steps),
+            desc="training",
+            unit="step",
+            unit_scale=True,
+            disable=not self._enabled,
+            dynamic_ncols=True,
+        )
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(int(pl_module.env_steps) - self._bar.n)
+        postfix = {"steps/s": f"{self.throughput.steps_per_second:,.0f}"}
+        sharpe = self.evaluation.last_metrics.get("eval/sharpe")
+        if sharpe is not None:
+            postfix["eval_sharpe"] = f"{sharpe:.3f}"
+        self._bar.set_postfix(postfix, refresh=False)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.on_train_end(trainer, pl_module)
