@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
-from paper_helpers import shared_checkpoint
+from paper_helpers import checkpoint_on_2021_dates, shared_checkpoint
 
 from ploutos.apps import paper as app
 from ploutos.paper.ledger import Ledger
@@ -23,7 +23,7 @@ def paper_cfg(*overrides: str):
 def test_replay_status_and_rerun(tmp_path: Path, capsys) -> None:
     ckpt, folder = shared_checkpoint(), tmp_path / "acct"
     cfg = paper_cfg("command=replay", f"ckpt={ckpt}", f"ledger={folder}", "start=2002-07-01",
-                    "end=2002-07-12")  # fmt: skip
+                    "end=2002-07-12", "drift=none")  # fmt: skip
     results = app.run(cfg)
     assert [r.status for r in results] == ["done"] * 10
     out = capsys.readouterr().out
@@ -35,7 +35,8 @@ def test_replay_status_and_rerun(tmp_path: Path, capsys) -> None:
     text = app.run(paper_cfg("command=status", f"ledger={folder}"))
     assert "last finished day 2002-07-12" in text
     assert "gap +0.00" in text or "gap -0.00" in text
-    again = app.run(paper_cfg(f"ckpt={ckpt}", f"ledger={folder}", "trade_date=2002-07-12"))
+    again = app.run(paper_cfg(f"ckpt={ckpt}", f"ledger={folder}", "trade_date=2002-07-12",
+                              "drift=none"))  # fmt: skip
     assert again.status == "already done"
 
     with Ledger.open(folder / "ledger.sqlite") as ledger:
@@ -46,11 +47,9 @@ def test_replay_status_and_rerun(tmp_path: Path, capsys) -> None:
 
 
 def test_loop_runs_each_close(tmp_path: Path) -> None:
-    # Synthetic bars on 2021 dates, so the NYSE calendar's sessions have data.
-    cfg = paper_cfg(f"ckpt={shared_checkpoint()}", f"ledger={tmp_path / 'live'}", "loop=true",
-                    "max_sessions=2", "report=false", "+data.start=2021-01-04",
-                    "+data.splits.val_start=2021-06-01", "+data.splits.test_start=2021-09-01",
-                    "+data.n_days=400")  # fmt: skip
+    # Trained on synthetic bars dated in 2021, so the NYSE calendar's sessions have data.
+    cfg = paper_cfg(f"ckpt={checkpoint_on_2021_dates()}", f"ledger={tmp_path / 'live'}",
+                    "loop=true", "max_sessions=2", "report=false", "drift=none")  # fmt: skip
     clock = [pd.Timestamp("2021-11-24 17:00", tz="America/New_York").tz_convert("UTC")]
     slept: list[float] = []
 
