@@ -90,26 +90,28 @@ def test_wandb_run_file_holds_images_histograms_tables_and_line_plot(trained: Pa
     assert len(media) == EVALS
     for row in media:
         image = row["eval_val/equity"]
-        assert image["_type"] == "image-file" and image["width"] == 900
+        assert image["_type"] == "image-file" and (image["width"], image["height"]) == (640, 360)
         png = run.path.parent / "files" / image["path"]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert row["eval_val/equity_curve_table"]["_type"] == "table-file"  # the line plot
-        equity = _table(run, row, "eval_val/equity_table")
-        assert equity["columns"] == ["day", "date", "agent", "buy_and_hold", "drawdown"]
-        assert len(equity["data"]) == days + 1
-        assert equity["data"][0][2] == equity["data"][0][3] == 100_000.0  # both start in cash
-        assert max(r[4] for r in equity["data"]) == 0.0 and min(r[4] for r in equity["data"]) < 0
-        mix = _table(run, row, "eval_val/action_mix")
-        assert mix["columns"] == ["ticker", "HOLD", "BUY", "SELL"]
-        timing = _table(run, row, "eval_val/timing")
-        assert timing["columns"] == list(TIMING_COLUMNS)
-        assert len(mix["data"]) == TICKERS
-        assert [r[0] for r in timing["data"]] == [r[0] for r in mix["data"]]
-        for ticker_row in mix["data"]:
-            ticker, counts = ticker_row[0], ticker_row[1:]
+        curve = _table(run, row, "eval_val/equity_curve_table")  # the line plot's series
+        assert curve["columns"] == ["step", "lineKey", "lineVal"]
+        agent = [r[2] for r in curve["data"] if r[1] == "agent"]
+        held = [r[2] for r in curve["data"] if r[1] == "buy and hold"]
+        assert len(agent) == len(held) == days + 1
+        assert agent[0] == held[0] == 100_000.0  # both start in cash
+        tickers = _table(run, row, "eval_val/tickers")
+        assert tickers["columns"] == ["ticker", "HOLD", "BUY", "SELL", *TIMING_COLUMNS[1:]]
+        assert len(tickers["data"]) == TICKERS
+        for ticker_row in tickers["data"]:
+            ticker, counts = ticker_row[0], ticker_row[1:4]
             assert sum(counts) == days  # one action per fill day
             hist = row[f"eval_val/actions/{ticker}"]
             assert hist["_type"] == "histogram" and hist["values"] == counts
+            good, bad, quality = ticker_row[4], ticker_row[5], ticker_row[7]
+            assert quality == pytest.approx(good / (good + bad) if good + bad else 0.0)
+    evals = [r for r in _csv_rows(trained) if r.get("eval/buy_good")]
+    totals = [sum(r[4] for r in _table(run, row, "eval_val/tickers")["data"]) for row in media]
+    assert totals == [float(r["eval/buy_good"]) for r in evals]  # per ticker adds up
 
 
 def test_sb3_names_sit_beside_the_algorithms_own(trained: Path) -> None:
@@ -174,13 +176,14 @@ def test_tensorboard_events_hold_the_same_images_histograms_and_tables(trained: 
     days = _eval_days(trained)
     assert tags["images"] == ["eval_val/equity"]
     images = events.Images("eval_val/equity")
-    assert len(images) == EVALS and (images[0].width, images[0].height) == (900, 500)
+    assert len(images) == EVALS and (images[0].width, images[0].height) == (640, 360)
     tickers = [t.removeprefix("eval_val/actions/") for t in tags["histograms"]]
     assert len(tickers) == TICKERS
     for tag in tags["histograms"]:
         assert [h.histogram_value.num for h in events.Histograms(tag)] == [days] * EVALS
-    timing = events.Tensors("eval_val/timing/text_summary")[-1].tensor_proto.string_val[0]
-    assert b"buy_quality" in timing and all(t.encode() in timing for t in tickers)
+    table = events.Tensors("eval_val/tickers/text_summary")[-1].tensor_proto.string_val[0]
+    assert b"| ticker | HOLD | BUY | SELL | buy_good |" in table
+    assert all(f"| {t} |".encode() in table for t in tickers)
     for name in ("rollout/ep_rew_mean", "train/entropy_loss", "eval/train_eval_gap",
                  "early_stopping/evals_since_best"):  # fmt: skip
         assert name in tags["scalars"], name
@@ -209,8 +212,10 @@ def test_charts_agree_with_the_engine(mode: str) -> None:
         weights = np.stack(list(charts.actions.values()), axis=1)  # [D, A + 1]
         np.testing.assert_allclose(weights.sum(axis=1), 1.0)
         assert sum(r[1] for r in charts.action_rows) == pytest.approx(1.0)
+    assert len(charts.ticker_rows()) == len(charts.action_rows)
+    assert all(len(r) == len(charts.ticker_columns()) for r in charts.ticker_rows())
     pixels = render(equity_figure(charts, "test"))
-    assert pixels.shape == (500, 900, 3) and pixels.std() > 0
+    assert pixels.shape == (360, 640, 3) and pixels.std() > 0
 
 
 def test_artifact_references_resolve_offline(trained: Path) -> None:

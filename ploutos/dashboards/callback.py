@@ -1,7 +1,5 @@
 """The training run's dashboards: one Lightning callback the training app adds.
 
-- every iteration: the SB3-named copies of the algorithm's metrics (training/metric_names.py),
-  logged with them in the same row;
 - every evaluation (EnvStepEvaluation calls `on_evaluation`): the seed's monitoring scalars
   (train-eval gap, early-stopping counter) join the evaluation's row, and the loggers whose
   `charts` is on get the equity image, action histograms and tables (media.py), drawn from
@@ -27,7 +25,7 @@ from ploutos.dashboards.artifacts import RUN_KEY, log_checkpoint_artifacts
 from ploutos.dashboards.charts import EvaluationCharter, equity_figure, render
 from ploutos.dashboards.media import log_to_tensorboard, log_to_wandb
 from ploutos.training.callbacks import EnvStepCheckpoint, EnvStepEvaluation
-from ploutos.training.metric_names import monitoring_series, sb3_aliases
+from ploutos.training.metric_names import monitoring_series
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +67,6 @@ class Dashboards(Callback):
             if (isinstance(logger, WandbLogger) and self.wandb_charts)
             or (isinstance(logger, TensorBoardLogger) and self.tensorboard_charts)
         ]
-
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        aliases = sb3_aliases(trainer.callback_metrics)
-        if aliases:
-            pl_module.log_dict(aliases, on_step=True, on_epoch=False, batch_size=1)
 
     def on_evaluation(
         self, trainer: pl.Trainer, evaluation: EnvStepEvaluation, raw: dict[str, Any], step: int

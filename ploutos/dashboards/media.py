@@ -3,15 +3,16 @@
 At each evaluation, with P the section of the split (`eval_val` for the default split):
 
     P/equity          image: equity beside buy-and-hold, drawdown below
-    P/equity_curve    W&B line plot of the agent and buy-and-hold (W&B only)
-    P/equity_table    the series: day, date, agent, buy_and_hold, drawdown (W&B table;
-                      TensorBoard: not drawn, the image shows it)
+    P/equity_curve    W&B line plot of the agent and buy-and-hold; its table holds the
+                      series (W&B only: TensorBoard has the image)
     P/actions/TICKER  histogram of the day's action code (0 HOLD, 1 BUY, 2 SELL) or target
                       weight per ticker
-    P/action_mix      table: counts of each action code (or weight mean/min/max) per ticker
-    P/timing          table: buy and sell timing quality per ticker (good/bad/unjudged)
+    P/tickers         table, one row per ticker: the action mix (counts of each code, or the
+                      weight's mean/min/max), then buy and sell timing (good, bad,
+                      unjudged, quality)
 
-W&B shows tables as tables; TensorBoard gets them as markdown under its Text tab.
+W&B shows the table as a table; TensorBoard gets it as markdown under its Text tab. Every W&B
+table is a file and an artifact of the run, so an evaluation logs two, not one per view.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ploutos.dashboards.charts import TIMING_COLUMNS, EvaluationCharts
-
-EQUITY_COLUMNS = ("day", "date", "agent", "buy_and_hold", "drawdown")
+from ploutos.dashboards.charts import EvaluationCharts
 
 
 def section(split: str) -> str:
@@ -39,6 +38,8 @@ def histogram_edges(charts: EvaluationCharts) -> np.ndarray:
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(value: Any) -> str:
+        if value is None:
+            return ""
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -62,13 +63,9 @@ def wandb_payload(charts: EvaluationCharts, image: np.ndarray) -> dict[str, Any]
         f"{p}/equity_curve": wandb.plot.line_series(
             xs=x, ys=series, keys=keys, title=f"{charts.split} equity", xname="day"
         ),
-        f"{p}/equity_table": wandb.Table(
-            columns=list(EQUITY_COLUMNS), data=charts.equity_rows()
+        f"{p}/tickers": wandb.Table(
+            columns=list(charts.ticker_columns()), data=charts.ticker_rows()
         ),
-        f"{p}/action_mix": wandb.Table(
-            columns=list(charts.action_columns), data=charts.action_rows
-        ),
-        f"{p}/timing": wandb.Table(columns=list(TIMING_COLUMNS), data=charts.timing_rows),
     }
     for ticker, values in charts.actions.items():
         counts, bins = np.histogram(values, bins=edges)
@@ -92,6 +89,5 @@ def log_to_tensorboard(
     for ticker, values in charts.actions.items():
         writer.add_histogram(f"{p}/actions/{ticker}", values.astype(np.float64), step, bins=edges)
     writer.add_text(
-        f"{p}/action_mix", markdown_table(charts.action_columns, charts.action_rows), step
+        f"{p}/tickers", markdown_table(charts.ticker_columns(), charts.ticker_rows()), step
     )
-    writer.add_text(f"{p}/timing", markdown_table(TIMING_COLUMNS, charts.timing_rows), step)

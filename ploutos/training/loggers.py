@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.errors import ConfigError
+from ploutos.training.metric_names import with_sb3_aliases
 
 KNOWN = ("csv", "tensorboard", "wandb")
 ENV_STEPS = "train/env_steps"
@@ -167,7 +168,8 @@ def make_loggers(
     for logger in loggers:
         if not isinstance(logger, WandbLogger):  # wandb got the config at init
             logger.log_hyperparams(config)
-    return loggers
+    # SB3's names beside the algorithms' own (rollout/ep_rew_mean, train/entropy_loss, ...).
+    return [with_sb3_aliases(logger) for logger in loggers]
 
 
 def finish_loggers(loggers: list[Logger], ok: bool) -> None:
