@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from ploutos.apps.cli import ensure_console
 from ploutos.apps.drift import backtest_drift_section
+from ploutos.apps.windows import window_options
 from ploutos.dashboards.backtest_report import checkpoint_path, report_to_training_run
 from ploutos.drift import drift_settings
 from ploutos.ensemble import EnsembleSpec, ensemble_for_backtest
@@ -39,14 +40,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
         raise ConfigError("ckpt", "give the checkpoint to backtest: python backtest.py ckpt=PATH")
     if spec is not None and cfg.get("ckpt"):
         raise ConfigError("ckpt", "give either ckpt or ensemble.members, not both")
-    windows = {
-        "split": cfg.split,
-        "episodes": cfg.episodes,
-        "days": cfg.days,
-        "seed": int(cfg.seed),
-        "start": None if cfg.start is None else str(cfg.start),
-        "end": None if cfg.end is None else str(cfg.end),
-    }
+    windows = window_options(cfg)
     horizon, risk_free = int(cfg.horizon), float(cfg.risk_free)
     last = None
     if spec is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ploutos.apps.cli import ensure_console
+from ploutos.apps.windows import window_options
 from ploutos.ensemble import EnsembleSpec, ensemble_beside
 from ploutos.errors import ConfigError
 from ploutos.evaluation.checkpoint import load_checkpoints
@@ -27,14 +28,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     if not cfg.get("ckpts") and (spec is None or not spec.members):
         raise ConfigError("ckpts", "give the checkpoints to compare: python compare.py ckpts=[A,B]")
     models = load_checkpoints(list(cfg.ckpts or []), device=str(cfg.device))
-    windows = {
-        "split": cfg.split,
-        "episodes": cfg.episodes,
-        "days": cfg.days,
-        "seed": int(cfg.seed),
-        "start": None if cfg.start is None else str(cfg.start),
-        "end": None if cfg.end is None else str(cfg.end),
-    }
+    windows = window_options(cfg)
     if spec is not None:
         models = ensemble_beside(
             spec, models, str(cfg.device), horizon=int(cfg.horizon),
