@@ -1,7 +1,12 @@
-"""The Alpaca broker against recorded HTTP responses (tests/fixtures/paper/alpaca, in the
-shape of Alpaca's trading API): orders by client id, positions, cash, errors and timeouts,
-the paper endpoint; and a live session through it whose keys never reach a log, the ledger
-or the report."""
+"""The Alpaca broker against HTTP responses from tests/fixtures/paper/alpaca: orders by
+client id, positions, cash, errors and timeouts, the paper endpoint; and a live session
+through it whose keys never reach a log, the ledger or the report.
+
+The responses are recorded-shaped, not captured (tests have no network): each fixture is
+exactly an alpaca-py model's JSON dump (Order, Position, TradeAccount: every field, nothing
+else; values as Alpaca's documented examples), and every response the fake server sends is
+built through that model class, so an alpaca-py upgrade that adds, drops or retypes a field
+fails here rather than in a live session. The error bodies parse as alpaca-py's APIError."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.models import Order, Position, TradeAccount
 from paper_helpers import shared_checkpoint
 from requests.adapters import BaseAdapter
 
@@ -30,8 +37,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "paper" / "alpaca"
 KEY, SECRET = "PKTESTKEY0123456789XY", "sEcReT-do-not-leak-0123456789abcdefghij"
 
 
+MODELS = {"order.json": Order, "position.json": Position, "account.json": TradeAccount}
+
+
 def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
+
+
+def recorded(name: str, **changes) -> dict:
+    """The recorded response `name` with `changes`, through its alpaca-py model."""
+    return MODELS[name].model_validate({**fixture(name), **changes}).model_dump(mode="json")
 
 
 class RecordedAlpaca(BaseAdapter):
@@ -41,7 +56,7 @@ class RecordedAlpaca(BaseAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.orders: dict[str, dict] = {}
-        self.cash = float(fixture("account.json")["cash"])
+        self.cash = float(recorded("account.json")["cash"])
         self.held: dict[str, float] = {}
         self.requests: list[requests.PreparedRequest] = []
         self.timeout_next_submit = False
@@ -55,7 +70,10 @@ class RecordedAlpaca(BaseAdapter):
             sign = 1.0 if order["side"] == "buy" else -1.0
             self.held[order["symbol"]] = self.held.get(order["symbol"], 0.0) + sign * qty
             self.cash -= sign * qty * px
-            order.update(status="filled", filled_qty=order["qty"], filled_avg_price=repr(px))
+            self.orders[order["client_order_id"]] = recorded(
+                "order.json", **{**order, "status": "filled", "filled_qty": order["qty"],
+                                 "filled_avg_price": repr(px),
+                                 "filled_at": "2021-03-17T13:30:01.118541Z"})  # fmt: skip
 
     def _reply(self, request, status: int, body) -> requests.Response:
         response = requests.Response()
@@ -82,22 +100,42 @@ class RecordedAlpaca(BaseAdapter):
                 return self._reply(request, 404, fixture("not_found.json"))
             return self._reply(request, 200, self.orders[cid])
         if route == ("GET", "/v2/positions"):
-            rows = []
-            for symbol, qty in self.held.items():
-                rows.append({**fixture("position.json"), "symbol": symbol, "qty": repr(qty)})
+            rows = [recorded("position.json", symbol=symbol, qty=repr(qty), qty_available=repr(qty))
+                    for symbol, qty in self.held.items()]  # fmt: skip
             return self._reply(request, 200, rows)
         if route == ("GET", "/v2/account"):
-            return self._reply(request, 200, {**fixture("account.json"), "cash": repr(self.cash)})
+            return self._reply(request, 200, recorded("account.json", cash=repr(self.cash)))
         raise AssertionError(f"no recorded response for {route}")
 
     def _accept(self, body: dict) -> dict:
-        order = {**fixture("order.json"), "id": str(uuid.uuid4()), **{
-            k: body[k] for k in ("symbol", "qty", "side", "time_in_force", "client_order_id")}}
+        # The API answers numbers as strings, whatever the request sent.
+        intent = "buy_to_open" if body["side"] == "buy" else "sell_to_close"
+        order = recorded("order.json", id=str(uuid.uuid4()), qty=str(body["qty"]),
+                         position_intent=intent,
+                         **{k: body[k] for k in ("symbol", "side", "time_in_force",
+                                                 "client_order_id")})  # fmt: skip
         self.orders[body["client_order_id"]] = order
         return order
 
     def close(self) -> None:
         return None
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fixtures_are_alpaca_py_models_exactly(name: str) -> None:
+    doc = fixture(name)
+    model = MODELS[name]
+    assert set(doc) == set(model.model_fields), name  # every field of the model, no other
+    assert model.model_validate(doc).model_dump(mode="json") == doc  # types and values as is
+
+
+@pytest.mark.parametrize(("name", "status"), [("forbidden.json", 403), ("not_found.json", 404)])
+def test_error_fixtures_parse_as_alpaca_py_errors(name: str, status: int) -> None:
+    doc = fixture(name)
+    response = requests.Response()
+    response.status_code = status
+    error = APIError(json.dumps(doc), requests.HTTPError(response=response))
+    assert (error.code, error.message, error.status_code) == (doc["code"], doc["message"], status)
 
 
 @pytest.fixture
