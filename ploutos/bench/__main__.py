@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("env", "train", "algos", "features", "drift", "ensemble", "gpu")
+BENCHMARKS = ("env", "train", "algos", "features", "drift", "ensemble", "paper", "gpu")
 # Modules not named NAME_bench: `gpu` is the one prepared device check, not a benchmark.
 MODULES = {"gpu": "gpu_check"}
 
