@@ -2,8 +2,12 @@
 
 - every evaluation (EnvStepEvaluation calls `on_evaluation`): the seed's monitoring scalars
   (train-eval gap, early-stopping counter) join the evaluation's row, and the loggers whose
-  `charts` is on get the equity image, action histograms and tables (media.py), drawn from
-  the evaluation's own episode: images and tables never cost an iteration anything;
+  `charts` is on get the equity image, action histograms and the per-ticker table
+  (media.py), drawn from the evaluation's own episode;
+- the drawing (matplotlib, PNG encoding, W&B media objects, TensorBoard's writer, which is
+  thread-safe) runs on one worker thread while training goes on; only wandb's run.log, which
+  is not thread-safe, stays on the training thread: at the first iteration end after the
+  drawing is done, with the evaluation's step, and before the artifacts at the end;
 - every checkpoint: the W&B run's identity inside the file, so a backtest of it can log to
   the run it evaluates;
 - at the end of training: best.ckpt and last.ckpt as W&B artifacts (artifacts.py).
@@ -12,7 +16,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import lightning.pytorch as pl
@@ -22,8 +28,8 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ploutos.dashboards.artifacts import RUN_KEY, log_checkpoint_artifacts
-from ploutos.dashboards.charts import EvaluationCharter, equity_figure, render
-from ploutos.dashboards.media import log_to_tensorboard, log_to_wandb
+from ploutos.dashboards.charts import EvaluationCharter, EvaluationCharts, equity_figure, render
+from ploutos.dashboards.media import log_to_tensorboard, wandb_payload
 from ploutos.training.callbacks import EnvStepCheckpoint, EnvStepEvaluation
 from ploutos.training.metric_names import monitoring_series
 
@@ -54,6 +60,8 @@ class Dashboards(Callback):
         self.wandb_charts = bool(_spec(cfg.logger, "wandb").get("charts", True))
         self.wandb_checkpoints = bool(_spec(cfg.logger, "wandb").get("checkpoints", True))
         self.tensorboard_charts = bool(_spec(cfg.logger, "tensorboard").get("charts", True))
+        self._worker: ThreadPoolExecutor | None = None
+        self._drawn: deque[Future] = deque()  # in evaluation order: W&B payloads or None
         evaluation.listeners.append(self.on_evaluation)
 
     @staticmethod
@@ -85,13 +93,60 @@ class Dashboards(Callback):
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             charts = self.charter(episode)
         steps = f"{evaluation.last_env_steps:,}" if evaluation.last_env_steps is not None else "?"
-        image = render(equity_figure(charts, f"{charts.split} at {steps} env steps"))
-        for logger in targets:
-            if isinstance(logger, WandbLogger):
-                log_to_wandb(logger.experiment, charts, image, step)
-            else:
-                log_to_tensorboard(logger.experiment, charts, image, step)
+        wandb_on = any(isinstance(lg, WandbLogger) for lg in targets)
+        writers = [lg.experiment for lg in targets if isinstance(lg, TensorBoardLogger)]
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboards")
+        self._drawn.append(
+            self._worker.submit(
+                self._draw, charts, f"{charts.split} at {steps} env steps", step, wandb_on, writers
+            )
+        )
         return scalars
+
+    @staticmethod
+    def _draw(
+        charts: EvaluationCharts, title: str, step: int, wandb_on: bool, writers: list[Any]
+    ) -> dict[str, Any] | None:
+        """On the worker: render once, write TensorBoard, build the W&B payload."""
+        image = render(equity_figure(charts, title))
+        for writer in writers:
+            log_to_tensorboard(writer, charts, image, step)
+        return {**wandb_payload(charts, image), "trainer/global_step": step} if wandb_on else None
+
+    def _log_drawn(self, trainer: pl.Trainer, wait: bool) -> None:
+        """run.log the finished drawings in order (all of them when `wait`); a failure on the
+        worker is raised here."""
+        while self._drawn and (wait or self._drawn[0].done()):
+            payload = self._drawn.popleft().result()
+            wb = self._wandb(trainer)
+            if payload is not None and wb is not None:
+                wb.experiment.log(payload)
+
+    def _stop_worker(self, trainer: pl.Trainer) -> None:
+        self._log_drawn(trainer, wait=True)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self._drawn:
+            self._log_drawn(trainer, wait=False)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        try:
+            self._stop_worker(trainer)
+        except Exception as err:  # the training's own exception is the one to report
+            log.warning("dashboards: evaluation charts not logged (%s)", err)
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
@@ -119,6 +174,7 @@ class Dashboards(Callback):
         }
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_worker(trainer)
         wb = self._wandb(trainer)
         if wb is None or not self.wandb_checkpoints or not trainer.is_global_zero:
             return

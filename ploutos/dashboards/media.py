@@ -48,7 +48,8 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 
 def wandb_payload(charts: EvaluationCharts, image: np.ndarray) -> dict[str, Any]:
-    """The media of one evaluation as one wandb.log dict."""
+    """The media of one evaluation as one wandb.log dict (logged at the evaluation's step
+    under Lightning's x-axis, trainer/global_step)."""
     import wandb
 
     p = section(charts.split)
@@ -71,12 +72,6 @@ def wandb_payload(charts: EvaluationCharts, image: np.ndarray) -> dict[str, Any]
         counts, bins = np.histogram(values, bins=edges)
         payload[f"{p}/actions/{ticker}"] = wandb.Histogram(np_histogram=(counts, bins))
     return payload
-
-
-def log_to_wandb(run: Any, charts: EvaluationCharts, image: np.ndarray, step: int) -> None:
-    """One wandb.log call at the trainer step the evaluation's scalars use (Lightning's
-    WandbLogger plots against trainer/global_step)."""
-    run.log({**wandb_payload(charts, image), "trainer/global_step": step})
 
 
 def log_to_tensorboard(
