@@ -41,8 +41,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def algo_rate(cfg: DictConfig, market: Market, iterations: int) -> tuple[float, float, Algorithm]:
-    """(env steps/s, gradient steps/s, module) over `iterations` timed iterations."""
+def algo_rate(
+    cfg: DictConfig, market: Market, iterations: int
+) -> tuple[float, float, float, Algorithm]:
+    """(env steps/s, gradient steps/s, env steps per CPU second, module) over `iterations`
+    timed iterations. CPU seconds (all threads) make a shared machine's figure readable."""
     module = make_algorithm(cfg, market).to(market.device)
     optimizer = module.configure_optimizers()
     starts = int(cfg.algo.get("learning_starts", 0))
@@ -50,13 +53,14 @@ def algo_rate(cfg: DictConfig, market: Market, iterations: int) -> tuple[float, 
         module.run_iteration(optimizer)
     grads_before = getattr(module, "gradient_step_count", module.iterations)
     _sync(market.device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(iterations):
         module.run_iteration(optimizer)
     _sync(market.device)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     grads = getattr(module, "gradient_step_count", module.iterations) - grads_before
-    return iterations * module.batch_size / elapsed, grads / elapsed, module
+    steps = iterations * module.batch_size
+    return steps / elapsed, grads / elapsed, steps / cpu, module
 
 
 def per_milliseconds(capacity: int, batch: int, repeats: int, device: str) -> float:
@@ -99,10 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.arms.split(","):
         cfg = arm_cfg(ARMS[name])
         cfg.device = args.device
-        rate, grads, module = algo_rate(cfg, market, args.iterations)
+        rate, grads, per_cpu, module = algo_rate(cfg, market, args.iterations)
         a = cfg.algo
         print(
-            f"{name:<16} {rate:>9,.0f} env steps/s {grads:>8,.1f} gradient steps/s   "
+            f"{name:<16} {rate:>9,.0f} env steps/s {grads:>8,.1f} gradient steps/s "
+            f"{per_cpu:>9,.0f} per CPU s   "
             f"({a.n_envs} envs x {a.n_steps} steps per iteration"
             f"{f', {a.gradient_steps} x batch {a.batch_size}' if 'gradient_steps' in a else ''})"
         )
