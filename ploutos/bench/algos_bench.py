@@ -63,8 +63,9 @@ def algo_rate(
     return steps / elapsed, grads / elapsed, steps / cpu, module
 
 
-def per_milliseconds(capacity: int, batch: int, repeats: int, device: str) -> float:
-    """Milliseconds of one sample + priority update of `batch` from a full buffer."""
+def per_milliseconds(capacity: int, batch: int, repeats: int, device: str) -> tuple[float, float]:
+    """(wall, CPU) milliseconds of one sample + priority update of `batch` from a full
+    buffer."""
     replay = PrioritizedReplay(capacity, 20, (15,), torch.int8, device)
     chunk = 65536
     for lo in range(0, capacity, chunk):
@@ -74,12 +75,13 @@ def per_milliseconds(capacity: int, batch: int, repeats: int, device: str) -> fl
         replay.add(Transitions(obs, torch.zeros(k, 15, dtype=torch.int8), zeros, zeros, obs))
     replay.tree.rebuild(torch.rand(capacity, dtype=torch.float64))
     _sync(torch.device(device))
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         _, slots, _ = replay.sample(batch, beta=0.5)
         replay.update_priorities(slots, torch.rand(batch, device=device))
     _sync(torch.device(device))
-    return 1000.0 * (time.perf_counter() - start) / repeats
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return 1000.0 * wall / repeats, 1000.0 * cpu / repeats
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,8 +114,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{f', {a.gradient_steps} x batch {a.batch_size}' if 'gradient_steps' in a else ''})"
         )
         del module
-    ms = per_milliseconds(args.per_capacity, 256, args.per_repeats, args.device)
-    print(f"PER sample + priority update, batch 256 from {args.per_capacity:,}: {ms:.2f} ms")
+    wall, cpu = per_milliseconds(args.per_capacity, 256, args.per_repeats, args.device)
+    print(
+        f"PER sample + priority update, batch 256 from {args.per_capacity:,}: {wall:.2f} ms "
+        f"({cpu:.2f} ms CPU)"
+    )
 
 
 if __name__ == "__main__":
