@@ -17,6 +17,7 @@ multirun/studies/NAME-SCALE/DATE_TIME and its report in that folder's report/.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from datetime import datetime
@@ -63,6 +64,33 @@ def train_command(name: str, scale: str, extra: list[str], sweep_dir: Path) -> l
     ]
 
 
+def backtest_jobs(sweep_dir: Path) -> int:
+    """Backtest each finished job's selected checkpoint (best.ckpt, last.ckpt beside it) on
+    the test split, into <job>/backtest (timing at the backtest's horizon, 5 days) and
+    <job>/backtest_h1 (at 1 day). A job backtested already is skipped, so this resumes too.
+    Returns the number of backtests run."""
+    from ploutos.studies.collect import STUDY_BACKTEST, STUDY_BACKTEST_H1, find_jobs
+    from ploutos.training.resume import FINISHED
+
+    ran = 0
+    for job in find_jobs(sweep_dir):
+        summary = job / "summary.json"
+        if not summary.is_file() or json.loads(summary.read_text())["status"] not in FINISHED:
+            continue
+        ckpt = job / "checkpoints" / "best.ckpt"
+        ckpt = ckpt if ckpt.is_file() else job / "checkpoints" / "last.ckpt"
+        for folder, horizon in ((STUDY_BACKTEST, 5), (STUDY_BACKTEST_H1, 1)):
+            out = job / folder
+            if (out / "metrics.json").is_file():
+                continue
+            command = [sys.executable, str(REPO / "backtest.py"), f"ckpt={ckpt}",
+                       f"horizon={horizon}", f"hydra.run.dir={out}"]
+            print(" ".join(command[1:]))
+            subprocess.run(command, cwd=REPO, check=True)
+            ran += 1
+    return ran
+
+
 def _split_scale(args: list[str]) -> tuple[str, list[str]]:
     scale, rest = "full", []
     for arg in args:
@@ -80,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", nargs="?", help="study name (experiments/studies/NAME.yaml)")
     parser.add_argument("--list", action="store_true", help="list the studies and exit")
     parser.add_argument("--no-report", action="store_true", help="skip the report")
+    parser.add_argument(
+        "--no-backtest",
+        action="store_true",
+        help="skip the test backtests of the jobs' selected checkpoints",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the command only")
     parser.add_argument(
         "--out", type=Path, help="sweep folder (default multirun/studies/NAME-SCALE/DATE_TIME)"
@@ -107,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 0
     code = subprocess.run(command, cwd=REPO).returncode
+    if code == 0 and not args.no_backtest:
+        backtest_jobs(sweep_dir)
     if code == 0 and not args.no_report:
         from ploutos.studies import build_report
 

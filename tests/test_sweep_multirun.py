@@ -71,3 +71,17 @@ def test_smoke_study_runs_and_reports(tmp_path: Path):
     assert long["env_steps"].between(1536, 5120).all()
     assert report.verdict["available"] and report.verdict["dsr_n_trials"] == 2
     assert (sweep / "report" / "report.md").is_file() and "report:" in out.stdout
+    # Every job's selected checkpoint was backtested at both horizons, beside the baselines
+    # of the same windows: buy-and-hold is one number for every job.
+    assert jobs["test_sharpe"].notna().all() and jobs["test_last_sharpe"].notna().all()
+    assert jobs["test_h1_buy_quality"].between(0, 1).all()
+    assert jobs["test_buy_and_hold_sharpe"].nunique() == 1
+
+    # The same command on the same folder resumes: finished jobs and backtests are skipped.
+    stamps = {p: p.stat().st_mtime_ns for p in sweep.glob("*/summary.json")}
+    stamps |= {p: p.stat().st_mtime_ns for p in sweep.glob("*/backtest*/metrics.json")}
+    again = _run("experiments/study.py", "v6_15m_vs_50m", "scale=smoke", "--resume", str(sweep),
+                 timeout=1800)
+    assert again.stdout.count("skipped (ckpt_path=auto)") + again.stderr.count(
+        "skipped (ckpt_path=auto)") == 4
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

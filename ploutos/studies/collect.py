@@ -22,6 +22,10 @@ from ploutos.sweeper.outcome import STUDY_RECORD
 
 SUMMARY = "summary.json"
 BACKTEST_METRICS = "metrics.json"
+# Where experiments/study.py backtests a job's selected checkpoint: at the timing horizon of
+# the backtest config (5 days) and at 1 day.
+STUDY_BACKTEST = "backtest"
+STUDY_BACKTEST_H1 = "backtest_h1"
 CURVE = "csv/metrics.csv"
 # The key whose values are replicates, not configurations: aggregated over, never compared.
 SEED_KEY = "seed"
@@ -35,8 +39,13 @@ class JobRecord:
     overrides: dict[str, str]
     config: dict[str, Any]
     summary: dict[str, Any] | None
-    backtest: dict[str, Any] | None = None
+    backtest: dict[str, Any] | None = None  # the agent's test metrics
     curve_path: Path | None = None
+    # The same backtest's baselines (buy_and_hold, index, ...) and last.ckpt beside the
+    # selected checkpoint; the agent's metrics at a 1-day timing horizon.
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_checkpoint: dict[str, Any] | None = None
+    backtest_h1: dict[str, Any] | None = None
     swept: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -69,19 +78,23 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         raise DataError(f"{path} is not valid JSON: {err}") from err
 
 
-def _backtest_metrics(job_dir: Path) -> dict[str, Any] | None:
-    """The agent's metrics from the newest metrics.json under the job (a backtest output)."""
+def _backtest_doc(job_dir: Path) -> dict[str, Any] | None:
+    """The job's backtest metrics.json: the study's own (<job>/backtest/), else the newest
+    one under the job, else None."""
+    own = job_dir / STUDY_BACKTEST / BACKTEST_METRICS
+    if own.is_file():
+        return _read_json(own)
     found = sorted(
-        (p for p in job_dir.rglob(BACKTEST_METRICS) if ".hydra" not in p.parts),
+        (p for p in job_dir.rglob(BACKTEST_METRICS)
+         if ".hydra" not in p.parts and STUDY_BACKTEST_H1 not in p.parts),
         key=lambda p: p.stat().st_mtime,
     )
-    if not found:
-        return None
-    doc = _read_json(found[-1]) or {}
-    strategies = doc.get("strategies")
-    if isinstance(strategies, dict) and "agent" in strategies:
-        return dict(strategies["agent"])
-    return None
+    return _read_json(found[-1]) if found else None
+
+
+def _strategies(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    strategies = (doc or {}).get("strategies")
+    return dict(strategies) if isinstance(strategies, dict) else {}
 
 
 def read_job(job_dir: Path) -> JobRecord:
@@ -90,13 +103,19 @@ def read_job(job_dir: Path) -> JobRecord:
     overrides_file = hydra_dir / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
     curve = job_dir / CURVE
+    doc = _backtest_doc(job_dir)
+    strategies = _strategies(doc)
+    h1 = _strategies(_read_json(job_dir / STUDY_BACKTEST_H1 / BACKTEST_METRICS)).get("agent")
     return JobRecord(
         job_dir=job_dir,
         overrides=parse_overrides(overrides or []),
         config=config,
         summary=_read_json(job_dir / SUMMARY),
-        backtest=_backtest_metrics(job_dir),
+        backtest=strategies.get("agent"),
         curve_path=curve if curve.is_file() else None,
+        baselines={k: v for k, v in strategies.items() if k != "agent"},
+        last_checkpoint=(doc or {}).get("last_checkpoint"),
+        backtest_h1=h1,
     )
 
 

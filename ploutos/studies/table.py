@@ -15,7 +15,10 @@ from ploutos.studies.collect import SEED_KEY, JobRecord
 # evaluation, "best" the evaluation of the best checkpoint (by trainer.monitor).
 VAL_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino")
 # Agent metrics read from a backtest's metrics.json (the test split unless told otherwise).
-TEST_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino")
+TEST_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino", "buy_quality",
+                "sell_quality", "edge_capture")
+# Baselines of the same backtest (same windows and costs) whose test Sharpe is tabled.
+BASELINE_SHARPES = ("buy_and_hold", "index", "momentum", "random")
 RUN_METRICS = ("env_steps", "env_steps_per_s", "wall_time_s")
 
 
@@ -59,6 +62,13 @@ def job_row(job: JobRecord) -> dict[str, Any]:
     backtest = job.backtest or {}
     for metric in TEST_METRICS:
         row[f"test_{metric}"] = _num(backtest.get(metric))
+    h1 = job.backtest_h1 or {}
+    for metric in ("buy_quality", "sell_quality"):
+        row[f"test_h1_{metric}"] = _num(h1.get(metric))
+    last = (job.last_checkpoint or {}).get("metrics") or {}
+    row["test_last_sharpe"] = _num(last.get("sharpe"))
+    for name in BASELINE_SHARPES:
+        row[f"test_{name}_sharpe"] = _num((job.baselines.get(name) or {}).get("sharpe"))
     for metric in RUN_METRICS:
         row[metric] = _num(summary.get(metric))
     return row
