@@ -4,7 +4,7 @@ through it whose keys never reach a log, the ledger or the report.
 
 The responses are recorded-shaped, not captured (tests have no network): each fixture is
 exactly an alpaca-py model's JSON dump (Order, Position, TradeAccount: every field, nothing
-else; values as Alpaca's documented examples), and every response the fake server sends is
+else; illustrative values), and every response the fake server sends is
 built through that model class, so an alpaca-py upgrade that adds, drops or retypes a field
 fails here rather than in a live session. The error bodies parse as alpaca-py's APIError."""
 
