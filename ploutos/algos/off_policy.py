@@ -45,8 +45,8 @@ class OffPolicyAlgorithm(Algorithm):
             raise ConfigError("algo.tau", "must be > 0 (1 copies the online weights)")
 
     def on_env_attached(self) -> None:
-        # The algo group's values, resolved once: reading an interpolated OmegaConf key
-        # (total_timesteps: ${total_timesteps}) on every env step was ~15% of an iteration.
+        # The algo group's values, resolved once instead of an OmegaConf lookup (and
+        # interpolation, total_timesteps: ${total_timesteps}) per env and gradient step.
         self.hp = SimpleNamespace(**OmegaConf.to_container(self.cfg.algo, resolve=True))
         a, env = self.hp, self.env
         space = env.action_space
