@@ -113,7 +113,8 @@ def test_training_run_saves_the_rules_pick_as_best(tmp_path: Path) -> None:
     assert [h["env_steps"] for h in history] == [1024, 2048, 3072, 4096]
     chosen = history[pick(history, "lower_bound")]
     assert summary["best_eval"]["env_steps"] == chosen["env_steps"]
-    assert summary["best_eval"]["score"] == chosen["ci_low"]
+    assert summary["best_eval"]["selection_score"] == chosen["ci_low"]
+    assert summary["best_eval"]["score"] == chosen["value"]  # what run() hands a sweeper
     assert summary["best_eval"]["metrics"]["eval/sharpe_ci_low"] == chosen["ci_low"]
     assert summary["final_eval"]["eval/sharpe_ci_low"] < summary["final_eval"]["eval/sharpe"]
     best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)

@@ -314,7 +314,10 @@ def train(
         "best_eval": {
             "monitor": evaluation.monitor,
             "mode": evaluation.mode,
-            "score": evaluation.best_score,
+            # The monitored value at the selected evaluation (what a sweeper optimizes), not
+            # the rule's ranking score (an average, an interval's low end, an index).
+            "score": evaluation.best_metrics.get(evaluation.monitor, evaluation.best_score),
+            "selection_score": evaluation.best_score,
             "env_steps": evaluation.best_env_steps,
             "metrics": evaluation.best_metrics,
         },
