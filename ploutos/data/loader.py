@@ -15,8 +15,9 @@ from ploutos.data.yahoo import Downloader, load_yahoo
 from ploutos.errors import ConfigError
 
 SYNTHETIC_KEYS = (
-    "n_assets", "n_days", "seed", "signal", "signal_strength", "signal_lookback", "ohlcv", "drift", "market_vol",
-    "idio_vol", "gap_vol", "stressed_vol_ratio", "calm_persistence", "stressed_persistence",
+    "n_assets", "n_days", "seed", "signal", "signal_strength", "signal_lookback", "ohlcv",
+    "drift", "market_vol", "idio_vol", "gap_vol", "stressed_vol_ratio", "calm_persistence",
+    "stressed_persistence",
 )
 
 
