@@ -70,7 +70,7 @@ def test_smoke_run_writes_checkpoints_summary_and_logs(tmp_path: Path, market) -
     # A checkpoint carries what a backtest needs: resolved config and market metadata.
     saved = torch.load(ckpt / "best.ckpt", weights_only=False)
     assert saved["env_steps"] == best["env_steps"]
-    assert saved["cfg"]["total_timesteps"] == 4096 and saved["cfg"]["trainer"]["eval_freq"] == 1024
+    assert saved["cfg"]["total_timesteps"] == 4096 and saved["cfg"]["eval_freq"] == 1024
     assert saved["market_meta"] == _meta(market)
     last = torch.load(ckpt / "last.ckpt", weights_only=False)
     assert last["env_steps"] == 4096
@@ -265,4 +265,4 @@ def test_smoke_run_on_an_accelerator(tmp_path: Path, device: str) -> None:
     summary = train(smoke_cfg(tmp_path, f"device={device}", "total_timesteps=2048"), market)
     assert summary["status"] == "completed" and summary["env_steps"] == 2048
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    assert saved["cfg"]["trainer"]["accelerator"] == device
+    assert saved["cfg"]["device"] == device
