@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from ploutos.apps.cli import ensure_console
 from ploutos.data.splits import FoldAlarms
 from ploutos.drift import DriftMonitor, drift_report, drift_settings
 from ploutos.drift.config import LABELS, DriftSettings
@@ -34,6 +35,7 @@ from ploutos.evaluation.runner import EpisodeLog, evaluation_config, run_policy
 from ploutos.market import Market, SplitRange
 
 WINDOW_SPLIT = "drift_window"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,8 @@ def model_inputs(model: LoadedModel, window: SplitRange, window_log: EpisodeLog 
         logs = [*agent_logs(model, [train]), window_log]
     returns = np.full(market.n_days, np.nan)
     trades = []
-    for log in logs:
-        found, executed = log_returns_and_trades(log, market.n_days)
+    for episode in logs:
+        found, executed = log_returns_and_trades(episode, market.n_days)
         returns = np.where(np.isnan(found), returns, found)
         trades.append(executed)
     position = np.full(market.n_days, -1)
@@ -156,7 +158,8 @@ def drift_html(summary: dict[str, Any]) -> str:
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """`python drift.py`: load cfg.ckpt, monitor cfg.split (or start/end) against its training
-    period, write drift.json/csv/png into out_dir and print the summary line."""
+    period, write drift.json/csv/png into out_dir and log the summary line."""
+    ensure_console()
     if not cfg.get("ckpt"):
         raise ConfigError("ckpt", "give the checkpoint to check: python drift.py ckpt=PATH")
     if drift_settings(cfg.drift) is None:
@@ -167,9 +170,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     windows, description = resolve_windows(model, cfg.split, start, end)
     key = "start" if start is not None or end is not None else "split"
     summary = model_drift(model, windows[0], cfg.drift, Path(out_dir), key=key)
-    print(f"drift of {model.name} over {description} against its training period: "
+    log.info(f"drift of {model.name} over {description} against its training period: "
           f"{alarm_line(summary)}")
-    print(f"report: {Path(out_dir) / 'drift.json'}")
+    log.info(f"report: {Path(out_dir) / 'drift.json'}")
     return summary
 
 
@@ -237,11 +240,11 @@ def backtest_drift_section(model: LoadedModel, result: BacktestResult, cfg: Dict
     end = None if cfg.end is None else str(cfg.end)
     key = "start" if start is not None or end is not None else "split"
     if len(result.windows) == 1:
-        window, log = result.windows[0], result.runs[AGENT][0].log
+        window, episode = result.windows[0], result.runs[AGENT][0].log
     else:
-        window, log = resolve_windows(model, cfg.split, start, end)[0][0], None
-    summary = model_drift(model, window, cfg.drift, out_dir, log, key)
-    print(f"drift against the training period: {alarm_line(summary)}")
+        window, episode = resolve_windows(model, cfg.split, start, end)[0][0], None
+    summary = model_drift(model, window, cfg.drift, out_dir, episode, key)
+    log.info(f"drift against the training period: {alarm_line(summary)}")
     return "Drift (against the training period)", drift_html(summary)
 
 
@@ -249,5 +252,5 @@ def log_validation_drift(cfg: DictConfig, market: Market) -> str:
     """Training's hook: log validation_drift's line under the 'ploutos' logger (the console and
     the run's log file under the training app); returns the line."""
     line = f"drift of validation against training: {alarm_line(validation_drift(cfg, market))}"
-    logging.getLogger(__name__).info(line)
+    log.info(line)
     return line

@@ -13,6 +13,7 @@ simulated broker, and reports/<trade date>/.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from ploutos.apps.cli import ensure_console
 from ploutos.drift import drift_settings
 from ploutos.ensemble import EnsembleSpec
 from ploutos.errors import ConfigError, DataError
@@ -39,6 +41,8 @@ from ploutos.paper.session import AccountSpec, KillSwitchOn, Session, SessionRes
 COMMANDS = ("run", "loop", "status", "replay", "clear_kill")
 LEDGER_FILE = "ledger.sqlite"
 
+
+log = logging.getLogger(__name__)
 
 def _folder(cfg: DictConfig, model: PaperModel | None = None) -> Path:
     if cfg.get("ledger"):
@@ -99,9 +103,9 @@ def _print_result(result: SessionResult) -> None:
         line += f", NAV {result.nav:,.2f} (expected {result.expected:,.2f})"
     if result.status == "done":
         line += f", {len(result.fills)} fills, {len(result.orders)} orders placed"
-    print(line)
+    log.info(line)
     for problem in result.problems:
-        print(f"  alarm: {problem}")
+        log.info(f"  alarm: {problem}")
 
 
 def run_once(
@@ -112,6 +116,7 @@ def run_once(
     model: PaperModel | None = None,
 ) -> SessionResult:
     """One session of the account in cfg.ledger (trade_date None: the last closed session)."""
+    ensure_console()
     model = model or _model(cfg)
     folder = _folder(cfg, model)
     delay = pd.Timedelta(minutes=float(cfg.delay_minutes))
@@ -147,6 +152,7 @@ def loop(
 ) -> list[SessionResult]:
     """Run the last closed session, then wait for each next close (+ delay) and run it;
     cfg.max_sessions bounds the loop (null: forever). A kill switch ends it."""
+    ensure_console()
     now = now or (lambda: pd.Timestamp.now(tz="UTC"))
     delay = pd.Timedelta(minutes=float(cfg.delay_minutes))
     model = _model(cfg)
@@ -157,13 +163,14 @@ def loop(
         if limit is not None and len(results) >= int(limit):
             break
         date, at = calendar.next_run_time(now(), delay)
-        print(f"next session: {date}, at {at.isoformat()}")
+        log.info(f"next session: {date}, at {at.isoformat()}")
         sleep(max(0.0, (at - now()).total_seconds()))
     return results
 
 
 def replay(cfg: DictConfig) -> list[SessionResult]:
     """Sessions for every data day in [start, end], sim broker, sizing at the real next bar."""
+    ensure_console()
     if cfg.get("start") is None or cfg.get("end") is None:
         raise ConfigError("start/end", "replay needs both: replay ckpt=PATH start=... end=...")
     if cfg.broker.name != "sim":
@@ -204,17 +211,18 @@ def _compare_with_backtest(cfg: DictConfig, model: PaperModel, days: list[str]) 
             spec = replace(model.ensemble, members=model.paths)
             loaded = ensemble_for_backtest(spec, split=None, start=days[0], end=days[-1])
     except DataError as err:
-        print(f"backtest comparison skipped: {err}")
+        log.info(f"backtest comparison skipped: {err}")
         return
     result = run_backtest(loaded, start=days[0], end=days[-1], baselines=(), n_boot=10)
     equity = result.runs[AGENT][0].equity
     state = Ledger.read_state(_folder(cfg, model) / LEDGER_FILE)
     nav = np.array([state.navs[d]["nav"] for d in days])
-    print(f"replay vs backtest over {days[0]} .. {days[-1]}: max |NAV - equity| = "
+    log.info(f"replay vs backtest over {days[0]} .. {days[-1]}: max |NAV - equity| = "
           f"{np.abs(nav - equity).max():.3g}")  # fmt: skip
 
 
 def status(cfg: DictConfig) -> str:
+    ensure_console()
     folder = _folder(cfg)
     state = Ledger.read_state(folder / LEDGER_FILE)
     account = state.account or {}
@@ -238,20 +246,22 @@ def status(cfg: DictConfig) -> str:
         lines.append(f"KILL SWITCH set on {state.kill.trade_date}: {state.kill.payload['message']}"
                      f"; clear: python paper.py clear_kill ledger={folder} reason=...")  # fmt: skip
     text = "\n".join(lines)
-    print(text)
+    log.info(text)
     return text
 
 
 def clear_kill(cfg: DictConfig) -> bool:
+    ensure_console()
     if not cfg.get("reason"):
         raise ConfigError("reason", 'say why trading may resume: reason="..."')
     with Ledger.open(_folder(cfg) / LEDGER_FILE) as ledger:
         cleared = ledger.clear_kill(str(cfg.reason))
-    print("kill switch cleared" if cleared else "no kill switch was set")
+    log.info("kill switch cleared" if cleared else "no kill switch was set")
     return cleared
 
 
 def run(cfg: DictConfig) -> Any:
+    ensure_console()
     command = str(cfg.get("command") or "run")
     if command == "run" and cfg.get("loop"):
         command = "loop"
@@ -261,5 +271,5 @@ def run(cfg: DictConfig) -> Any:
         return {"run": run_once, "loop": loop, "status": status, "replay": replay,
                 "clear_kill": clear_kill}[command](cfg)  # fmt: skip
     except KillSwitchOn as err:
-        print(f"stopped: {err}")
+        log.info(f"stopped: {err}")
         raise

@@ -15,6 +15,7 @@ and writes summary.json, which the sweeper then marks `status: pruned`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from ploutos.sweeper.storage import open_storage
 from ploutos.sweeper.strategies import make_pruner
 from ploutos.training.callbacks import EnvStepEvaluation
 
+log = logging.getLogger(__name__)
 
 def _evaluation(trainer: pl.Trainer) -> EnvStepEvaluation:
     found = [cb for cb in trainer.callbacks if isinstance(cb, EnvStepEvaluation)]
@@ -103,7 +105,7 @@ class TrialPruning(Callback):
             "monitor": evaluation.monitor,
         }
         self._trial.set_user_attr(PRUNED_ATTR, self.pruned_at)
-        print(
+        log.info(
             f"optuna: trial {self.trial_number} pruned at evaluation {step} "
             f"({evaluation.monitor} {score:.4f} at {self.pruned_at['env_steps']:,} env steps)"
         )
