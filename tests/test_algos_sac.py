@@ -4,7 +4,6 @@ the squashed log-prob, resume with the replay buffer, and the action-mode check.
 from __future__ import annotations
 
 import io
-import math
 
 import pytest
 import torch
@@ -58,7 +57,6 @@ def test_temperature_moves_toward_the_entropy_target():
     # The initial policy's entropy (std e^-0.5 per logit) is far above -(A + 1) = -5.
     assert stats[-1]["entropy"] > module.target_entropy
     assert stats[-1]["alpha"] < stats[2]["alpha"] < 1.0
-    assert math.isfinite(stats[-1]["q_loss"]) and stats[-1]["q_loss"] > 0
 
 
 def test_resume_with_the_replay_buffer_matches_a_straight_run():
