@@ -19,6 +19,11 @@ def _positive(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
+# The prepared check in its CPU mode runs every step of scripts/gpu_check.sh (about a minute
+# on 2 idle cores): run on purpose, `pytest -m slow tests/test_gpu_check.py`.
+SLOW = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def check(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     out = tmp_path_factory.mktemp("gpu_check")
@@ -27,6 +32,7 @@ def check(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     return report, (out / "gpu_check.md").read_text(), out
 
 
+@SLOW
 def test_every_step_ran_on_the_cpu_at_tiny_sizes(check) -> None:
     report, _, _ = check
     assert report["device"] == "cpu" and report["mode"] == "tiny" and report["errors"] == {}
@@ -34,6 +40,7 @@ def test_every_step_ran_on_the_cpu_at_tiny_sizes(check) -> None:
     assert all(_positive(s) for s in report["step_seconds"].values())
 
 
+@SLOW
 def test_the_device_tests_ran_as_their_cpu_variants(check) -> None:
     tests = check[0]["tests"]
     # Five cuda-parametrized tests have a cpu variant (the accelerator smoke run has none).
@@ -44,6 +51,7 @@ def test_the_device_tests_ran_as_their_cpu_variants(check) -> None:
     assert check[0]["host_syncs"] == {"rollout_syncs_per_step": "n/a", "env_step_loop": "n/a"}
 
 
+@SLOW
 def test_env_and_training_rates_are_numbers(check) -> None:
     report = check[0]
     assert [row["n_envs"] for row in report["env"]] == list(TINY.env_n)
@@ -59,6 +67,7 @@ def test_env_and_training_rates_are_numbers(check) -> None:
     assert [row["n_envs"] for row in report["train"][:-1:2]] == list(TINY.mlp_envs)
 
 
+@SLOW
 def test_train_app_checkpoint_backtests_on_the_cpu(check) -> None:
     app = check[0]["train_app"]
     assert app["train_returncode"] == 0 and app["env_steps"] == 2048 and app["n_evals"] >= 1
@@ -68,6 +77,7 @@ def test_train_app_checkpoint_backtests_on_the_cpu(check) -> None:
     assert (check[2] / "train_run" / "checkpoints" / "last.ckpt").is_file()
 
 
+@SLOW
 def test_markdown_holds_the_json_figures(check) -> None:
     report, md, _ = check
     for placeholder in ("None", "nan", "| |", "failed:**"):

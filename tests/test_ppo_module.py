@@ -209,6 +209,7 @@ def _rising_and_falling_market():
     return dataclasses.replace(market, close=close, fill=close.clone())
 
 
+@pytest.mark.slow  # tests/test_learning_synthetic.py keeps a learning test in the default suite
 def test_learns_to_buy_the_rising_asset():
     market = _rising_and_falling_market()
     overrides = {

@@ -45,6 +45,7 @@ def _train(out: Path, preset: str) -> tuple[dict, Path]:
     return summary, Path(summary["checkpoints"]["last"])
 
 
+@pytest.mark.slow  # the presets' configs are unit-tested in test_algos_presets.py
 def test_hybrid_vol_target_trains_and_its_checkpoint_trades_under_the_rule(tmp_path: Path):
     _, last = _train(tmp_path, "hybrid_vol_target")
     loaded = load_checkpoint(last)
@@ -60,6 +61,7 @@ def test_hybrid_vol_target_trains_and_its_checkpoint_trades_under_the_rule(tmp_p
     assert weights.max() > 0.0
 
 
+@pytest.mark.slow  # the presets' configs are unit-tested in test_algos_presets.py
 def test_v6_shaped_trains_on_the_bonus_and_is_scored_on_pnl(tmp_path: Path):
     summary, last = _train(tmp_path, "v6_shaped")
     # The training reward looks ahead, so every evaluation replaced it with pnl.
