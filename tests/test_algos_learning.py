@@ -7,12 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
-from test_learning_synthetic import KeepModule, train_and_judge
-
-from ploutos.apps.train import train
-from ploutos.evaluation import evaluate_policy, run_baselines
-from ploutos.pipeline import build_market
+from test_learning_synthetic import train_and_judge
 
 EDGE = ("data.n_assets=3", "data.signal_strength=1.0", "eval_freq=50000")
 
@@ -58,37 +53,20 @@ def test_dqn_learns_a_strong_planted_edge(tmp_path: Path, replay: str) -> None:
     assert agent["buy_good"] + agent["buy_bad"] >= 100
 
 
-def train_and_judge_sac(out: Path, *overrides: str) -> tuple[dict, dict, dict]:
-    """train_and_judge for SAC, whose two learning rates are its own (no algo.learning_rate)."""
-    cfg = compose_config(
-        "train",
-        [
-            "data=synthetic", "features=minimal", "obs=v6", "model=mlp", "reward=pnl",
-            "algo=sac", "env=weights", f"trainer.output_dir={out}", "trainer.progress_bar=false",
-            *overrides,
-        ],
-    )  # fmt: skip
-    market, report = build_market(cfg)
-    keep = KeepModule()
-    summary = train(cfg, market, report.market_meta(cfg), [keep])
-    agent = evaluate_policy(
-        keep.module.policy, keep.module.env.obs_builder, cfg, split="test", horizon=1
-    )
-    baseline = run_baselines(market, cfg, split="test", names=["buy_and_hold"], horizon=1)
-    return summary, agent, baseline["buy_and_hold"].metrics
-
-
 @pytest.mark.slow
 def test_sac_learns_a_strong_planted_edge(tmp_path: Path) -> None:
     # Target weights rebalance every day, so a buy is any day a weight rises: many judged
     # buys, each a small trade.
-    summary, agent, bh = train_and_judge_sac(
+    summary, agent, bh = train_and_judge(
         tmp_path,
+        "algo=sac",
+        "env=weights",
         *EDGE,
         "total_timesteps=40000",
         "algo.buffer_size=40000",
         "algo.learning_starts=2000",
         "checkpoint_freq=40000",
+        learning_rate=None,
     )
     assert summary["status"] == "completed"
     assert agent["total_return"] > bh["total_return"] + 0.5  # measured + 0.85

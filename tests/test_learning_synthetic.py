@@ -24,8 +24,11 @@ class KeepModule(Callback):
         self.module = pl_module
 
 
-def train_and_judge(out: Path, *overrides: str) -> tuple[dict, dict, dict]:
-    """(summary, agent metrics on test, buy-and-hold metrics on test)."""
+def train_and_judge(
+    out: Path, *overrides: str, learning_rate: float | None = 0.001
+) -> tuple[dict, dict, dict]:
+    """(summary, agent metrics on test, buy-and-hold metrics on test). learning_rate=None
+    leaves the algorithm's own (SAC has two and no algo.learning_rate)."""
     cfg = compose_config(
         "train",
         [
@@ -36,7 +39,7 @@ def train_and_judge(out: Path, *overrides: str) -> tuple[dict, dict, dict]:
             "reward=pnl",
             f"trainer.output_dir={out}",
             "trainer.progress_bar=false",
-            "algo.learning_rate=0.001",
+            *([f"algo.learning_rate={learning_rate}"] if learning_rate is not None else []),
             *overrides,
         ],
     )
