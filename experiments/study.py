@@ -28,7 +28,6 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 STUDIES = REPO / "experiments" / "studies"
 ARMS_CONF = REPO / "experiments" / "conf"
-SCALES = ("smoke", "full")
 
 
 def available() -> list[str]:
@@ -98,8 +97,6 @@ def _split_scale(args: list[str]) -> tuple[str, list[str]]:
             scale = arg.split("=", 1)[1]
         else:
             rest.append(arg)
-    if scale not in SCALES:
-        raise SystemExit(f"scale must be one of {SCALES}, got '{scale}'")
     return scale, rest
 
 

@@ -125,8 +125,21 @@ def _study_runs(study: dict, scale: str) -> list[list[str]]:
     return [[*spec["fixed"], *(f"{k}={v[i]}" for k, v in values.items())] for i in (0, -1)]
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
-@pytest.mark.parametrize("scale", ["smoke", "full"])
+STUDY_SCALES = [
+    (path, scale)
+    for path in STUDIES
+    for scale in yaml.safe_load(path.read_text())["scales"]
+]
+
+
+def test_every_study_has_a_smoke_and_a_full_scale():
+    for path in STUDIES:
+        assert {"smoke", "full"} <= set(yaml.safe_load(path.read_text())["scales"]), path.stem
+
+
+@pytest.mark.parametrize(
+    ("path", "scale"), STUDY_SCALES, ids=[f"{p.stem}-{s}" for p, s in STUDY_SCALES]
+)
 def test_study_composes(path: Path, scale: str):
     study = yaml.safe_load(path.read_text())
     assert study["description"]
@@ -184,6 +197,6 @@ def test_study_runner_command(monkeypatch, capsys):
     assert "v6_15m_vs_50m" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown study"):
         study.main(["nope", "scale=smoke", "--dry-run"])
-    with pytest.raises(SystemExit, match="scale must be"):
+    with pytest.raises(SystemExit, match="has no scale 'huge'"):
         study.main(["ablation_reward", "scale=huge", "--dry-run"])
     sys.modules.pop("study", None)
