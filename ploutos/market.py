@@ -42,6 +42,9 @@ class Market:
     benchmark: torch.Tensor | None = None  # float64 [T]
     benchmark_name: str | None = None
     fills_at_open: bool = False
+    # float64 [T, A] daily highs and lows where the source has them (sizing=atr reads them).
+    high: torch.Tensor | None = None
+    low: torch.Tensor | None = None
 
     @property
     def n_days(self) -> int:
@@ -72,4 +75,6 @@ class Market:
             fill=self.fill.to(device),
             features=self.features.to(device),
             benchmark=None if self.benchmark is None else self.benchmark.to(device),
+            high=None if self.high is None else self.high.to(device),
+            low=None if self.low is None else self.low.to(device),
         )

@@ -124,6 +124,8 @@ def build_market(
         else torch.as_tensor(bars.benchmark, dtype=torch.float64),
         benchmark_name=bars.benchmark_name,
         fills_at_open=bars.open is not None,
+        high=None if bars.high is None else torch.as_tensor(bars.high, dtype=torch.float64),
+        low=None if bars.low is None else torch.as_tensor(bars.low, dtype=torch.float64),
     )
     report = MarketReport(
         bars=bars,

@@ -1,12 +1,17 @@
 """Hybrid sizing rules: vol targeting holds an always-long book near its target in calm and
 stressed regimes, every rule's table is causal, the EWMA matches a plain loop, and the
-timing actions mean what they say inside the env step."""
+timing actions mean what they say inside the env step; ATR sizing matches TA-Lib and holds
+risk_fraction x equity / (atr_multiple x ATR) shares, and stops on close-only data."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import talib
 import torch
+from conftest import compose_config
 from omegaconf import OmegaConf
 
 from ploutos.env import make_env
@@ -15,10 +20,12 @@ from ploutos.env.sizing import (
     kelly_weights,
     log_returns,
     vol_target_weights,
+    wilder_atr,
 )
 from ploutos.env.types import BUY, HOLD, SELL
-from ploutos.errors import ConfigError
+from ploutos.errors import ConfigError, DataError
 from ploutos.market import Market, SplitRange
+from ploutos.pipeline import build_market
 
 
 def regime_market(
@@ -40,6 +47,15 @@ def regime_market(
         splits={"train": SplitRange("train", 1, n_days)},
         warmup=1,
     )
+
+
+def with_ranges(market: Market, seed: int = 0, wick: float = 0.01) -> Market:
+    """`market` with daily highs and lows around its closes (wicks of about `wick`)."""
+    rng = np.random.default_rng(seed)
+    up, down = np.abs(rng.normal(0.0, wick, (2, *market.close.shape)))
+    high = market.close * torch.as_tensor(np.exp(up))
+    low = market.close * torch.as_tensor(np.exp(-down))
+    return replace(market, high=high, low=low)
 
 
 def env_cfg(rule: str, **sizing):
@@ -159,7 +175,7 @@ def test_actions_mean_be_in_hold_and_get_out():
 def test_batched_envs_trade_as_each_env_alone(rule):
     # Each env's orders read its own equity: a batch of 3 (different actions, so different
     # books) ends where each env stepped by itself ends.
-    market = regime_market(n_days=300, switch=150, n_assets=2)
+    market = with_ranges(regime_market(n_days=300, switch=150, n_assets=2))
     cfg = env_cfg(rule, span=20, window=20)
     codes = torch.tensor([[BUY, BUY], [BUY, SELL], [SELL, BUY]])
     schedule = [codes.roll(k, dims=0) for k in range(60)]
@@ -178,9 +194,77 @@ def test_batched_envs_trade_as_each_env_alone(rule):
 
 
 def test_rules_are_action_modes_and_bad_keys_are_named():
-    assert set(SIZING_RULES) == {"vol_target", "kelly"}
+    assert set(SIZING_RULES) == {"vol_target", "kelly", "atr"}
     market = regime_market(n_days=200, switch=100)
     with pytest.raises(ConfigError, match="^env.sizing.sigma_target:"):
         make_env(env_cfg("vol_target", sigma_target=-1.0), market, 1)
     with pytest.raises(ConfigError, match="^env.sizing.cap:"):
         make_env(env_cfg("kelly", cap=2.0), market, 1)
+
+
+def test_wilder_atr_matches_a_hand_computation_and_ta_lib():
+    # True ranges of days 1..4: 1.5, 2, 2, 3; window 2: the first ATR is their mean on day 2,
+    # then ATR_t = (ATR_{t-1} + TR_t) / 2.
+    high = torch.tensor([[10.0], [11.0], [12.0], [11.0], [13.0]])
+    low = torch.tensor([[9.0], [10.0], [10.0], [9.0], [11.0]])
+    close = torch.tensor([[9.5], [10.5], [11.0], [10.0], [12.0]])
+    atr = wilder_atr(high, low, close, window=2)[:, 0]
+    assert np.isnan(atr[:2]).all()
+    np.testing.assert_allclose(atr[2:], [1.75, 1.875, 2.4375], rtol=1e-12)
+
+    market = with_ranges(regime_market(n_days=120, switch=60, n_assets=3), wick=0.02)
+    ours = wilder_atr(market.high, market.low, market.close, window=14)
+    h, lo, c = (x.numpy() for x in (market.high, market.low, market.close))
+    reference = np.stack(
+        [talib.ATR(h[:, i], lo[:, i], c[:, i], timeperiod=14) for i in range(3)], axis=1
+    )
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
+    np.testing.assert_allclose(ours[14:], reference[14:], rtol=1e-12)
+
+
+def buy_after_warmup(market: Market, cfg, codes: list[int]):
+    """Stay flat for 20 steps, then send `codes`; returns (env, cash before, decision day)."""
+    env = make_env(cfg, market, n_envs=1, split="train", evaluation=True)
+    env.reset()
+    for _ in range(20):
+        env.step(torch.full((1, market.n_assets), HOLD))
+    cash, day = float(env.cash[0]), int(env.day[0])
+    env.step(torch.tensor([codes]))
+    return env, cash, day
+
+
+def test_atr_holds_risk_fraction_of_equity_over_k_atr_shares():
+    market = with_ranges(regime_market(n_days=200, switch=200, n_assets=2), wick=0.01)
+    cfg = env_cfg("atr", risk_fraction=0.01, atr_multiple=2.0, window=14)
+    env, equity, day = buy_after_warmup(market, cfg, [BUY, HOLD])
+    atr = wilder_atr(market.high, market.low, market.close, 14)[day]  # the decision day's
+    # Flat before the buy, so equity at the fill is the cash; no costs in env_cfg.
+    assert float(env.shares[0, 0]) == pytest.approx(0.01 * equity / (2.0 * atr[0]), rel=1e-9)
+    assert float(env.shares[0, 1]) == 0.0
+    weight = float(env.shares[0, 0] * market.fill[day + 1, 0]) / equity
+    assert 0.05 < weight < 1.0  # the uncapped case: the cap (1.0) did not bind
+
+
+def test_atr_positions_are_capped_per_asset_and_in_gross():
+    market = with_ranges(regime_market(n_days=200, switch=200, n_assets=2), wick=0.01)
+    # A 20% risk budget asks for several times equity, so the cap binds on each asset...
+    for cap, expected in ((0.3, [0.3, 0.3]), (1.0, [0.5, 0.5])):  # ...and then gross <= 1
+        cfg = env_cfg("atr", risk_fraction=0.2, window=14, cap=cap)
+        env, equity, day = buy_after_warmup(market, cfg, [BUY, BUY])
+        weights = (env.shares[0] * market.fill[day + 1] / equity).numpy()
+        np.testing.assert_allclose(weights, expected, rtol=1e-9)
+
+
+def test_atr_on_close_only_data_names_the_rule_and_the_missing_columns():
+    with pytest.raises(DataError, match=r"^sizing=atr needs daily highs and lows.* no high or low"):
+        make_env(env_cfg("atr"), regime_market(n_days=200, switch=100), 1)
+    # The same through the pipeline: synthetic bars with closes only, then with OHLCV.
+    overrides = ["data=synthetic", "data.n_assets=2", "+sizing=atr", "features=minimal"]
+    cfg = compose_config(overrides=[*overrides, "data.ohlcv=false"])
+    market, _ = build_market(cfg)
+    assert market.high is None and market.low is None
+    with pytest.raises(DataError, match=r"^sizing=atr .* no high or low column \(close-only"):
+        make_env(cfg, market, 1)
+    ohlc, _ = build_market(compose_config(overrides=[*overrides, "data.ohlcv=true"]))
+    assert bool((ohlc.high >= ohlc.close).all()) and bool((ohlc.low <= ohlc.close).all())
+    assert make_env(cfg, ohlc, 1).action_space.name == "atr"

@@ -19,10 +19,16 @@ never changes when later bars change (tests/test_algos_sizing.py).
   scaled down to gross exposure <= 1.
 - kelly: fractional Kelly kappa * mu / sigma^2 of daily log returns over a rolling window
   (long only: negative edges size to 0), capped per asset, gross exposure <= 1.
+- atr: risk `risk_fraction` of equity over `atr_multiple` x ATR, i.e. hold risk_fraction x
+  equity / (atr_multiple x ATR) shares, capped per asset, gross exposure <= 1. ATR is Wilder's
+  average true range over `window` days (TA-Lib's convention: the first true range is day 1's,
+  the first ATR the mean of `window` of them, then ATR_t = ATR_{t-1} + (TR_t - ATR_{t-1}) /
+  window). Its table holds risk_fraction / (atr_multiple x ATR) per asset, a weight per unit
+  of price: the fill price turns it into the target weight inside the step. It needs daily
+  highs and lows (Market.high / Market.low), so close-only data stops with a DataError.
 
 Config (env.sizing, set by the `sizing` group, e.g. `+sizing=vol_target`): `cap` (default:
-env.max_position_weight), `band` (0.02), and the rule's own keys below. An ATR rule would
-need high/low bars, which the Market does not carry (it holds closes and fill prices).
+env.max_position_weight), `band` (0.02), and the rule's own keys below.
 """
 
 from __future__ import annotations
@@ -34,11 +40,12 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig
+from scipy.signal import lfilter
 
 from ploutos.env.accounting import buy_outlay, round_lots
 from ploutos.env.actions import DiscreteActions
 from ploutos.env.types import BUY, SELL
-from ploutos.errors import ConfigError
+from ploutos.errors import ConfigError, DataError
 from ploutos.market import Market
 
 TRADING_DAYS = 252
@@ -103,16 +110,57 @@ def kelly_weights(close: torch.Tensor, kappa: float, window: int, cap: float) ->
     return np.nan_to_num(weights, nan=0.0)
 
 
+def wilder_atr(
+    high: torch.Tensor, low: torch.Tensor, close: torch.Tensor, window: int
+) -> np.ndarray:
+    """[T, A] Wilder's average true range; row t reads bars up to t, NaN before `window`
+    true ranges exist (rows 0 .. window - 1)."""
+    h, lo, c = (x.detach().cpu().to(torch.float64).numpy() for x in (high, low, close))
+    previous = c[:-1]
+    true_range = np.maximum.reduce(
+        [h[1:] - lo[1:], np.abs(h[1:] - previous), np.abs(lo[1:] - previous)]
+    )  # [T - 1, A]: day 1 onward, as a true range needs the previous close
+    atr = np.full_like(c, np.nan)
+    if len(true_range) < window:
+        return atr
+    first = true_range[:window].mean(axis=0)
+    atr[window] = first
+    if len(true_range) == window:
+        return atr
+    # The rest of Wilder's recursion as a first-order linear filter started from `first`.
+    decay = 1.0 - 1.0 / window
+    atr[window + 1 :] = lfilter(
+        [1.0 / window], [1.0, -decay], true_range[window:], axis=0, zi=(decay * first)[None, :]
+    )[0]
+    return atr
+
+
+def atr_risk_per_price(
+    high: torch.Tensor, low: torch.Tensor, close: torch.Tensor,
+    risk_fraction: float, atr_multiple: float, window: int,
+) -> np.ndarray:  # fmt: skip
+    """[T, A] risk_fraction / (atr_multiple x ATR): times a price, the weight whose shares
+    risk `risk_fraction` of equity over atr_multiple x ATR; 0 before the ATR exists."""
+    atr = wilder_atr(high, low, close, window)
+    per_price = risk_fraction / (atr_multiple * np.where(atr > 0, atr, np.nan))
+    return np.nan_to_num(per_price, nan=0.0)
+
+
 class RuleSizedActions(DiscreteActions):
-    """Per-asset timing actions sized by a rule's causal target-weight table."""
+    """Per-asset timing actions sized by a rule's causal per-day table."""
 
     def __init__(self, n_assets: int) -> None:
         super().__init__(n_assets)
-        self.target_weights: torch.Tensor | None = None
+        self.target_weights: torch.Tensor | None = None  # the rule's [T, A] table
         self.band = 0.0
+        self.cap = 1.0
 
     def rule_weights(self, market: Market, sizing: DictConfig, cap: float) -> np.ndarray:
         raise NotImplementedError
+
+    def targets(self, rows: torch.Tensor, price: torch.Tensor) -> torch.Tensor:
+        """[N, A] target weights at the fill from the decision day's table rows."""
+        return rows
 
     def bind(self, market: Market, env_cfg: DictConfig) -> RuleSizedActions:
         sizing = env_cfg.get("sizing") or DictConfig({})
@@ -120,6 +168,7 @@ class RuleSizedActions(DiscreteActions):
         if cap > 1.0:
             raise ConfigError("env.sizing.cap", f"must be <= 1 (a weight), got {cap}")
         bound = type(self)(self.n_assets)
+        bound.cap = cap
         bound.band = float(sizing.get("band", 0.02))
         if not 0.0 <= bound.band < 1.0:
             raise ConfigError("env.sizing.band", f"must be in [0, 1), got {bound.band}")
@@ -132,7 +181,8 @@ class RuleSizedActions(DiscreteActions):
             raise ValueError(
                 f"'{self.name}' sizing needs its market tables: build envs with make_env"
             )
-        target = self.target_weights.index_select(0, fill_day - 1)  # the decision day's row
+        rows = self.target_weights.index_select(0, fill_day - 1)  # the decision day's rows
+        target = self.targets(rows, price)
         value = shares * price
         equity = (cash + value.sum(dim=1)).unsqueeze(1)  # cash [N] -> equity [N, 1]
         delta = target * equity - value
@@ -175,4 +225,32 @@ class KellyActions(RuleSizedActions):
         )
 
 
-SIZING_RULES: dict[str, Any] = {"vol_target": VolTargetActions, "kelly": KellyActions}
+class ATRActions(RuleSizedActions):
+    name = "atr"
+
+    def rule_weights(self, market: Market, sizing: DictConfig, cap: float) -> np.ndarray:
+        missing = [name for name in ("high", "low") if getattr(market, name) is None]
+        if missing:
+            raise DataError(
+                f"sizing=atr needs daily highs and lows, and this market has no "
+                f"{' or '.join(missing)} column (close-only data): use data with OHLC bars "
+                f"(data=synthetic, data=yahoo) or another sizing rule"
+            )
+        return atr_risk_per_price(
+            market.high, market.low, market.close,
+            risk_fraction=_positive(sizing, "risk_fraction", 0.01),
+            atr_multiple=_positive(sizing, "atr_multiple", 2.0),
+            window=_window(sizing, "window", 14),
+        )  # fmt: skip
+
+    def targets(self, rows: torch.Tensor, price: torch.Tensor) -> torch.Tensor:
+        weights = (rows * price).clamp(max=self.cap)
+        gross = weights.sum(dim=1, keepdim=True)
+        return weights / gross.clamp(min=1.0)
+
+
+SIZING_RULES: dict[str, Any] = {
+    "vol_target": VolTargetActions,
+    "kelly": KellyActions,
+    "atr": ATRActions,
+}
