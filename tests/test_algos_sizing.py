@@ -1,7 +1,8 @@
 """Hybrid sizing rules: vol targeting holds an always-long book near its target in calm and
-stressed regimes, every rule's table is causal, the EWMA matches a plain loop, and the
+stressed regimes, the EWMA matches a plain loop, and the
 timing actions mean what they say inside the env step; ATR sizing matches TA-Lib and holds
-risk_fraction x equity / (atr_multiple x ATR) shares, and stops on close-only data."""
+risk_fraction x equity / (atr_multiple x ATR) shares, and stops on close-only data.
+Every sizer's causality: tests/test_sizing_causality.py."""
 
 from __future__ import annotations
 
@@ -118,25 +119,6 @@ def test_ewma_volatility_matches_a_plain_loop():
     expected /= max(expected.sum(), 1.0)
     np.testing.assert_allclose(weights[199], expected, rtol=1e-9)
     assert (weights[:21] == 0).all()  # warm-up
-
-
-@pytest.mark.parametrize(
-    "table",
-    [
-        lambda c: vol_target_weights(c, 0.10, span=30, cap=0.5),
-        lambda c: kelly_weights(c, kappa=0.25, window=40, cap=0.5),
-    ],
-    ids=["vol_target", "kelly"],
-)
-def test_sizer_rows_do_not_change_when_later_bars_change(table):
-    market = regime_market(n_days=400, switch=200)
-    base = table(market.close)
-    t = 250
-    changed = market.close.clone()
-    changed[t + 1 :] *= torch.exp(torch.randn_like(changed[t + 1 :]) * 0.2)
-    other = table(changed)
-    np.testing.assert_array_equal(base[: t + 1], other[: t + 1])
-    assert not np.array_equal(base[t + 2 :], other[t + 2 :])  # later rows do read them
 
 
 def test_kelly_sizes_a_positive_edge_and_ignores_a_negative_one():
