@@ -1,8 +1,8 @@
 """Hybrid sizing rules: vol targeting holds an always-long book near its target in calm and
-stressed regimes, the EWMA matches a plain loop, and the
-timing actions mean what they say inside the env step; ATR sizing matches TA-Lib and holds
-risk_fraction x equity / (atr_multiple x ATR) shares, and stops on close-only data.
-Every sizer's causality: tests/test_sizing_causality.py."""
+stressed regimes, the EWMA matches a plain loop, and the timing actions mean what they say
+inside the env step; ATR matches TA-Lib, the ATR rule holds risk_fraction x equity /
+(atr_multiple x ATR) shares, and it stops on close-only data. Every sizer's causality:
+tests/test_sizing_causality.py."""
 
 from __future__ import annotations
 
