@@ -76,6 +76,11 @@ def test_smoke_study_runs_and_reports(tmp_path: Path):
     assert jobs["test_sharpe"].notna().all() and jobs["test_last_sharpe"].notna().all()
     assert jobs["test_h1_buy_quality"].between(0, 1).all()
     assert jobs["test_buy_and_hold_sharpe"].nunique() == 1
+    # report.md's test table shows each config's mean over its seeds.
+    test_table = report.paths["markdown"].read_text().split("## Test split")[1]
+    row = next(line for line in test_table.splitlines() if line.startswith("| arm=v6_15m_smoke"))
+    for col in ("test_sharpe", "test_last_sharpe", "test_buy_and_hold_sharpe"):
+        assert f"{short[col].mean():.3f}" in row, col
 
     # The same command on the same folder resumes: finished jobs and backtests are skipped.
     stamps = {p: p.stat().st_mtime_ns for p in sweep.glob("*/summary.json")}

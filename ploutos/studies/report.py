@@ -54,6 +54,23 @@ TABLE_COLUMNS = (
     "env_steps_per_s",
     "wall_time_s",
 )
+# The test split, read once per job after the sweep: the selected checkpoint's backtest (timing
+# at the backtest's horizon and at 1 day), the last checkpoint's Sharpe on the same window, and
+# the baselines' Sharpe on that window.
+TEST_COLUMNS = (
+    "test_sharpe",
+    "test_last_sharpe",
+    "test_buy_quality",
+    "test_sell_quality",
+    "test_h1_buy_quality",
+    "test_h1_sell_quality",
+    "test_edge_capture",
+    "test_buy_and_hold_sharpe",
+    "test_index_sharpe",
+    "test_momentum_sharpe",
+    "test_random_sharpe",
+    "test_oracle_sharpe",
+)
 
 
 # The apps' output files that can hold an evaluated ensemble (an `ensemble` entry).
@@ -213,6 +230,21 @@ def _ensembles_markdown(variants: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _test_markdown(configs: pd.DataFrame) -> list[str]:
+    columns = [c for c in TEST_COLUMNS if f"{c}_mean" in configs]
+    if not columns or not configs["n_backtested"].any():
+        return []
+    return [
+        "## Test split: the selected checkpoint beside the last one and the baselines",
+        "",
+        "Sharpe ratios annualized; buy/sell quality = share of buys (sells) followed by a rise "
+        "(fall) over the backtest's horizon (`h1_`: over 1 day).",
+        "",
+        to_markdown(configs, columns),
+        "",
+    ]
+
+
 def _markdown(
     root: Path,
     jobs: pd.DataFrame,
@@ -231,6 +263,7 @@ def _markdown(
         "",
         to_markdown(configs, list(TABLE_COLUMNS)),
         "",
+        *_test_markdown(configs),
         "## Verdict (deflated Sharpe ratio, Bailey & Lopez de Prado 2014)",
         "",
         found["text"] if found.get("available") else f"Not available: {found['reason']}.",

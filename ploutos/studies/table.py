@@ -18,7 +18,7 @@ VAL_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino")
 TEST_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino", "buy_quality",
                 "sell_quality", "edge_capture")
 # Baselines of the same backtest (same windows and costs) whose test Sharpe is tabled.
-BASELINE_SHARPES = ("buy_and_hold", "index", "momentum", "random")
+BASELINE_SHARPES = ("buy_and_hold", "index", "momentum", "random", "oracle")
 RUN_METRICS = ("env_steps", "env_steps_per_s", "wall_time_s")
 
 
