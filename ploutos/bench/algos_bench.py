@@ -6,6 +6,13 @@ replay, updates), on a random market the size of the real one (15 assets, 8,000 
 features), mlp/v6; and the prioritized buffer's sample + priority update at batch 256 from a
 full 1M-transition buffer. Off-policy runs are timed after learning_starts, so every timed
 iteration does its gradient steps.
+
+In the same run, Stable-Baselines3's A2C (MultiDiscrete actions) and SAC (target weights)
+train on our gymnasium env (ploutos.env.gym.PloutosEnv, one per SB3 env in a DummyVecEnv)
+over the same market, at our arm's envs, rollout length, update ratio, batch and trunk
+sizes, and the ratios ours / SB3 are printed for wall and CPU time. SB3 replays full flat
+observations, so its buffer is kept at --sb3-buffer transitions (ours stores compact ones).
+`--sb3-steps 0` skips SB3.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from ploutos.bench.env_bench import random_market
 from ploutos.config import compose_train_config
 from ploutos.market import Market
 from ploutos.obs.compact import CompactObs
+
+# Our arm -> the Stable-Baselines3 algorithm timed against it.
+SB3_ARMS = {"a2c": "A2C", "sac": "SAC"}
 
 ARMS = {
     "a2c": ("algo=a2c",),
@@ -63,6 +73,50 @@ def algo_rate(
     return steps / elapsed, grads / elapsed, steps / cpu, module
 
 
+def _sb3_model(name: str, cfg: DictConfig, market: Market, buffer: int):
+    """SB3's `name` on our gymnasium env at the arm's sizes (see the module docstring)."""
+    import stable_baselines3
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from ploutos.env.gym import PloutosEnv
+
+    a, hidden = cfg.algo, list(cfg.model.hidden_sizes)
+    vec = DummyVecEnv(
+        [lambda i=i: PloutosEnv(market=market, cfg=cfg, seed=i) for i in range(int(a.n_envs))]
+    )
+    common = {"gamma": float(a.gamma), "device": "cpu", "seed": 0, "verbose": 0}
+    if name == "A2C":
+        return stable_baselines3.A2C(
+            "MlpPolicy", vec, n_steps=int(a.n_steps), learning_rate=float(a.learning_rate),
+            gae_lambda=float(a.gae_lambda), ent_coef=float(a.ent_coef),
+            vf_coef=float(a.vf_coef), max_grad_norm=float(a.max_grad_norm),
+            rms_prop_eps=float(a.rms_prop_eps),
+            policy_kwargs={"net_arch": {"pi": hidden, "vf": hidden}}, **common,
+        )  # fmt: skip
+    return stable_baselines3.SAC(
+        "MlpPolicy", vec, learning_rate=float(a.policy_learning_rate), buffer_size=buffer,
+        learning_starts=int(a.learning_starts), batch_size=int(a.batch_size), tau=float(a.tau),
+        train_freq=(int(a.n_steps), "step"), gradient_steps=int(a.gradient_steps),
+        policy_kwargs={"net_arch": {"pi": hidden, "qf": hidden}}, **common,
+    )  # fmt: skip
+
+
+def sb3_rate(
+    name: str, cfg: DictConfig, market: Market, steps: int, buffer: int
+) -> tuple[float, float]:
+    """(env steps/s, env steps per CPU second) of SB3's `name` over `steps` env steps, timed
+    after an untimed warm-up (SAC's learning_starts and one update, A2C's first update)."""
+    model = _sb3_model(name, cfg, market.to("cpu"), buffer)
+    per_iteration = int(cfg.algo.n_envs) * int(cfg.algo.n_steps)
+    model.learn(int(cfg.algo.get("learning_starts", 0)) + per_iteration)
+    before = model.num_timesteps
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model.learn(steps, reset_num_timesteps=False)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    done = model.num_timesteps - before  # whole vec steps, so `steps` rounded up
+    return done / elapsed, done / cpu
+
+
 def per_milliseconds(capacity: int, batch: int, repeats: int, device: str) -> tuple[float, float]:
     """(wall, CPU) milliseconds of one sample + priority update of `batch` from a full
     buffer."""
@@ -94,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated ARMS keys")
     parser.add_argument("--per-capacity", type=int, default=1_000_000)
     parser.add_argument("--per-repeats", type=int, default=200)
+    parser.add_argument("--sb3-steps", type=int, default=5120, help="0 skips SB3")
+    parser.add_argument("--sb3-buffer", type=int, default=50_000)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -114,6 +170,15 @@ def main(argv: list[str] | None = None) -> None:
             f"{f', {a.gradient_steps} x batch {a.batch_size}' if 'gradient_steps' in a else ''})"
         )
         del module
+        if name in SB3_ARMS and args.sb3_steps > 0:
+            sb3, sb3_per_cpu = sb3_rate(
+                SB3_ARMS[name], cfg, market, args.sb3_steps, args.sb3_buffer
+            )
+            print(
+                f"{'  SB3 ' + SB3_ARMS[name]:<16} {sb3:>9,.0f} env steps/s {'':>25}"
+                f"{sb3_per_cpu:>9,.0f} per CPU s   ours / SB3: {rate / sb3:.1f}x wall, "
+                f"{per_cpu / sb3_per_cpu:.1f}x CPU"
+            )
     wall, cpu = per_milliseconds(args.per_capacity, 256, args.per_repeats, args.device)
     print(
         f"PER sample + priority update, batch 256 from {args.per_capacity:,}: {wall:.2f} ms "
