@@ -5,6 +5,7 @@
     python experiments/study.py v6_15m_vs_50m                         # the seed's scale
     python experiments/study.py ablation_reward scale=smoke hydra/launcher=local_parallel
     python experiments/study.py v6_15m_vs_50m --resume multirun/studies/v6_15m_vs_50m-full/DIR
+    python experiments/study.py ablations --only +arm=norm_off --only seed=0   # one arm alone
 
 A study is experiments/studies/NAME.yaml: per scale, `fixed` overrides and a `sweep` of
 comma-separated values (a cartesian product, Hydra's basic sweeper); `analysis: MODULE`
@@ -41,13 +42,34 @@ def load_study(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def train_command(name: str, scale: str, extra: list[str], sweep_dir: Path) -> list[str]:
-    """The `python train.py -m ...` command line of a study at a scale."""
+def narrow_sweep(sweep: dict, only: list[str]) -> dict:
+    """The sweep with each `KEY=V1,V2` of `only` keeping just those values: one arm (or one
+    seed) of a study, rerun alone. A key the study does not sweep, or a value it does not
+    try, is refused, so the narrowed run is always a part of the study."""
+    narrowed = dict(sweep)
+    for item in only:
+        key, sep, values = item.partition("=")
+        if not sep or key not in sweep:
+            raise SystemExit(f"--only {item}: the study sweeps {', '.join(sweep)}")
+        known = str(sweep[key]).split(",")
+        unknown = [v for v in values.split(",") if v not in known]
+        if unknown:
+            raise SystemExit(f"--only {item}: {key} takes {','.join(known)} in this study")
+        narrowed[key] = values
+    return narrowed
+
+
+def train_command(
+    name: str, scale: str, extra: list[str], sweep_dir: Path, only: list[str] | None = None
+) -> list[str]:
+    """The `python train.py -m ...` command line of a study at a scale (`only`: a part of its
+    sweep, see narrow_sweep)."""
     study = load_study(name)
     if scale not in study["scales"]:
         raise SystemExit(f"study '{name}' has no scale '{scale}'; has {sorted(study['scales'])}")
     spec = study["scales"][scale]
-    sweep = [f"{key}={values}" for key, values in spec["sweep"].items()]
+    swept = narrow_sweep(spec["sweep"], only or [])
+    sweep = [f"{key}={values}" for key, values in swept.items()]
     return [
         sys.executable,
         str(REPO / "train.py"),
@@ -112,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dry-run", action="store_true", help="print the command only")
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY=VALUES",
+        help="run a part of the sweep, e.g. --only +arm=norm_off --only seed=0 (repeatable)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="sweep folder (default multirun/studies/NAME-SCALE/DATE_TIME)"
     )
     parser.add_argument(
@@ -132,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     default_dir = REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
     sweep_dir = args.resume or args.out or default_dir
-    command = train_command(args.study, scale, extra, sweep_dir)
+    command = train_command(args.study, scale, extra, sweep_dir, args.only)
     print(" ".join(command[1:]))
     if args.dry_run:
         return 0

@@ -193,6 +193,17 @@ def test_study_runner_command(monkeypatch, capsys):
         "hydra.sweep.dir=/x",
     ]
     assert "reward=pnl,v6_timing,diff_sharpe" in command and command[-1] == "device=cpu"
+    # One arm and one seed of a study, alone: the same fixed overrides, a narrowed sweep.
+    one = study.train_command("ablations", "full", [], Path("/x"), ["+arm=norm_off", "seed=2"])
+    full = study.train_command("ablations", "full", [], Path("/x"))
+    assert "+arm=norm_off" in one and "seed=2" in one and "seed=0,1,2" in full
+    assert [a for a in one if "arm=" not in a and "seed=" not in a] == [
+        a for a in full if "arm=" not in a and "seed=" not in a
+    ]
+    with pytest.raises(SystemExit, match="seed takes 0,1,2"):
+        study.train_command("ablations", "full", [], Path("/x"), ["seed=7"])
+    with pytest.raises(SystemExit, match="sweeps"):
+        study.train_command("ablations", "full", [], Path("/x"), ["ent_coef=0.1"])
     assert study.main(["--list"]) == 0
     assert "v6_15m_vs_50m" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown study"):
