@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from test_backtest_checkpoint import TINY
 import ploutos.apps.backtest as backtest_app
 from ploutos.apps.train import run as train_run
 from ploutos.dashboards.artifacts import RUN_KEY, parse_reference, resolve_reference
-from ploutos.dashboards.charts import TIMING_COLUMNS, EvaluationCharter, equity_figure, render
+from ploutos.dashboards.charts import TIMING_COLUMNS, EvaluationCharter
+from ploutos.dashboards.figure import EquityFigure
 from ploutos.dashboards.offline_runs import read_run
 from ploutos.errors import ConfigError
 from ploutos.evaluation.baselines import random_policy
@@ -198,7 +200,10 @@ def test_charts_agree_with_the_engine(mode: str) -> None:
 
     space = make_action_space(mode, market.n_assets)
     log = run_policy(random_policy(space, seed=1), market, cfg, "val")
+    rng_before = torch.random.get_rng_state()
     charts = EvaluationCharter(market, cfg, "val")(log)
+    # It runs beside training on the dashboards' thread: it must not draw from torch's RNG.
+    assert torch.equal(torch.random.get_rng_state(), rng_before)
     metrics = episode_metrics(log, market)
 
     assert charts.drawdown.min() == pytest.approx(max_drawdown(log.equity[:, 0]))
@@ -214,8 +219,14 @@ def test_charts_agree_with_the_engine(mode: str) -> None:
         assert sum(r[1] for r in charts.action_rows) == pytest.approx(1.0)
     assert len(charts.ticker_rows()) == len(charts.action_rows)
     assert all(len(r) == len(charts.ticker_columns()) for r in charts.ticker_rows())
-    pixels = render(equity_figure(charts, "test"))
+    figure = EquityFigure()
+    pixels = figure.pixels(charts, "test")
     assert pixels.shape == (360, 640, 3) and pixels.std() > 0
+    # The kept figure drawn again with other data: the new curve, not the old one on top.
+    moved = replace(charts, equity=charts.equity * 1.5, drawdown=charts.drawdown * 0.5)
+    again = figure.pixels(moved, "test")
+    assert np.array_equal(EquityFigure().pixels(moved, "test"), again)
+    assert not np.array_equal(again, pixels)
 
 
 def test_artifact_references_resolve_offline(trained: Path) -> None:

@@ -1,18 +1,16 @@
 """What the dashboards draw at an evaluation, from the evaluation's own EpisodeLog.
 
-Plain numbers and one rendered figure, no logger library: media.py hands them to W&B and
+Plain numbers, no logger library: figure.py draws them, media.py hands them to W&B and
 TensorBoard. Everything comes from the one engine's record of the evaluation episode
 (ploutos.evaluation.runner) and its buy-and-hold baseline on the same split and days.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig
 from scipy.special import softmax
 
@@ -97,7 +95,11 @@ def timing_rows(log: EpisodeLog, market: Market, horizon: int) -> list[list]:
 
 class EvaluationCharter:
     """EpisodeLog -> EvaluationCharts for one market and split; the buy-and-hold curve is
-    the same at every evaluation, so it is stepped once (on first use) and kept."""
+    the same at every evaluation, so it is stepped once (on first use) and kept, and
+    `baseline_seconds` is that run's CPU time (the thread's: it may run on a worker).
+
+    The buy-and-hold run draws nothing from torch's global RNG (the engine's starts are
+    hashed from its own seeds), so it may run beside training on another thread."""
 
     def __init__(self, market: Market, cfg: DictConfig, split: str, horizon: int = 5) -> None:
         self.market = market
@@ -105,11 +107,14 @@ class EvaluationCharter:
         self.split = split
         self.horizon = int(horizon)
         self._buy_and_hold: np.ndarray | None = None
+        self.baseline_seconds = 0.0
 
     def buy_and_hold(self, n_points: int) -> np.ndarray | None:
         if self._buy_and_hold is None:
+            began = time.thread_time()
             found = run_baselines(self.market, self.cfg, self.split, names=("buy_and_hold",))
             self._buy_and_hold = found["buy_and_hold"].equity
+            self.baseline_seconds = time.thread_time() - began
         # A v7 window can start the agent later than the baseline's first decision day.
         if len(self._buy_and_hold) != n_points:
             return None
@@ -132,34 +137,3 @@ class EvaluationCharter:
             action_rows=rows,
             timing_rows=timing_rows(log, self.market, self.horizon),
         )
-
-
-def equity_figure(charts: EvaluationCharts, title: str) -> Figure:
-    """Equity beside buy-and-hold (top) and the agent's drawdown (bottom). A bare Figure
-    (no pyplot): nothing global to close, and no display backend needed. Fixed margins and
-    few ticks: laying out tick labels is most of the drawing time."""
-    fig = Figure(figsize=(8, 4.5), dpi=80)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    x = np.arange(len(charts.equity))
-    top.plot(x, charts.equity, color="black", lw=1.6, label="agent")
-    if charts.buy_and_hold is not None:
-        top.plot(x, charts.buy_and_hold, color="tab:blue", lw=1.0, label="buy and hold")
-    top.set_ylabel("equity")
-    top.set_title(title)
-    top.legend(loc="upper left", fontsize=8)
-    bottom.fill_between(x, 100.0 * charts.drawdown, 0.0, color="tab:red", alpha=0.4)
-    bottom.set_ylabel("drawdown (%)")
-    bottom.set_xlabel(f"day of the {charts.split} split ({charts.dates[0]} to {charts.dates[-1]})")
-    for ax in (top, bottom):
-        ax.yaxis.set_major_locator(MaxNLocator(4))
-        ax.grid(alpha=0.3)
-    bottom.xaxis.set_major_locator(MaxNLocator(6, integer=True))
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.14, hspace=0.08)
-    return fig
-
-
-def render(fig: Figure) -> np.ndarray:
-    """uint8 [H, W, 3] pixels of the figure: one rendering serves every logger."""
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

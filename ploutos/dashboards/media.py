@@ -13,16 +13,24 @@ At each evaluation, with P the section of the split (`eval_val` for the default 
 
 W&B shows the table as a table; TensorBoard gets it as markdown under its Text tab. Every W&B
 table is a file and an artifact of the run, so an evaluation logs two, not one per view.
+
+The image is encoded to PNG once (figure.png_bytes) and the same bytes go to both loggers.
+The line plot's table is built untyped: W&B's per-row type inference is most of the cost
+of a table of a few thousand rows, and its columns' types are known here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tensorboard.compat.proto.summary_pb2 import Summary
 
 from ploutos.dashboards.charts import EvaluationCharts
+
+LINE_SERIES_FIELDS = {"step": "step", "lineKey": "lineKey", "lineVal": "lineVal"}
 
 
 def section(split: str) -> str:
@@ -47,23 +55,47 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def wandb_payload(charts: EvaluationCharts, image: np.ndarray) -> dict[str, Any]:
+def equity_series_rows(charts: EvaluationCharts) -> list[list]:
+    """[day, line, equity] rows, agent then buy-and-hold: the layout of W&B's line_series."""
+    rows = [[day, "agent", value] for day, value in enumerate(charts.equity.tolist())]
+    if charts.buy_and_hold is not None:
+        held = charts.buy_and_hold.tolist()
+        rows += [[day, "buy and hold", value] for day, value in enumerate(held)]
+    return rows
+
+
+def equity_line_plot(charts: EvaluationCharts) -> Any:
+    """wandb.plot.line_series's chart (same vega spec and table layout) over a table that
+    skips W&B's per-row type inference."""
+    import wandb
+
+    table = wandb.Table(
+        columns=list(LINE_SERIES_FIELDS),
+        data=equity_series_rows(charts),
+        allow_mixed_types=True,
+        optional=False,
+    )
+    return wandb.plot_table(
+        "wandb/lineseries/v0",
+        table,
+        LINE_SERIES_FIELDS,
+        {"title": f"{charts.split} equity", "xname": "day"},
+    )
+
+
+def wandb_payload(charts: EvaluationCharts, png_path: Path) -> dict[str, Any]:
     """The media of one evaluation as one wandb.log dict (logged at the evaluation's step
-    under Lightning's x-axis, trainer/global_step)."""
+    under Lightning's x-axis, trainer/global_step). `png_path`: the image, which W&B copies
+    into the run when the payload is logged."""
     import wandb
 
     p = section(charts.split)
-    x = list(range(len(charts.equity)))
-    series, keys = [charts.equity.tolist()], ["agent"]
-    if charts.buy_and_hold is not None:
-        series.append(charts.buy_and_hold.tolist())
-        keys.append("buy and hold")
     edges = histogram_edges(charts)
     payload: dict[str, Any] = {
-        f"{p}/equity": wandb.Image(image, caption=f"{charts.split}: equity and drawdown"),
-        f"{p}/equity_curve": wandb.plot.line_series(
-            xs=x, ys=series, keys=keys, title=f"{charts.split} equity", xname="day"
+        f"{p}/equity": wandb.Image(
+            str(png_path), caption=f"{charts.split}: equity and drawdown"
         ),
+        f"{p}/equity_curve": equity_line_plot(charts),
         f"{p}/tickers": wandb.Table(
             columns=list(charts.ticker_columns()), data=charts.ticker_rows()
         ),
@@ -75,11 +107,15 @@ def wandb_payload(charts: EvaluationCharts, image: np.ndarray) -> dict[str, Any]
 
 
 def log_to_tensorboard(
-    writer: Any, charts: EvaluationCharts, image: np.ndarray, step: int
+    writer: Any, charts: EvaluationCharts, png: bytes, shape: tuple[int, ...], step: int
 ) -> None:
-    """The same image, histograms and tables on a torch SummaryWriter."""
+    """The same image (already encoded; shape [H, W, 3]), histograms and tables on a torch
+    SummaryWriter. The image goes in as the Summary that writer.add_image would build
+    from the pixels, without encoding them a second time."""
     p = section(charts.split)
-    writer.add_image(f"{p}/equity", image, step, dataformats="HWC")
+    image = Summary.Image(height=shape[0], width=shape[1], colorspace=3, encoded_image_string=png)
+    summary = Summary(value=[Summary.Value(tag=f"{p}/equity", image=image)])
+    writer._get_file_writer().add_summary(summary, step)  # as add_image does
     edges = histogram_edges(charts)
     for ticker, values in charts.actions.items():
         writer.add_histogram(f"{p}/actions/{ticker}", values.astype(np.float64), step, bins=edges)
