@@ -22,7 +22,8 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import ploutos.features.catalog_close
-import ploutos.features.catalog_ohlcv  # noqa: F401  (both register their features on import)
+import ploutos.features.catalog_ohlcv
+import ploutos.features.catalog_peers  # noqa: F401  (the catalogs register their features on import)
 from ploutos.data.bars import Bars
 from ploutos.errors import ConfigError
 from ploutos.features.registry import REGISTRY, FeatureSpec, Inputs

@@ -1,0 +1,74 @@
+"""Features that read the other tickers of the universe: lead-lag between assets.
+
+A lead-lag relation (one ticker's move today anticipates another's tomorrow) is invisible to a
+model that looks at each ticker's own features only. `lead_return` gives each ticker the
+latest return of the peer whose returns have led its own most strongly so far, signed by that
+lead's correlation: a one-peer VAR(1) forecast, with no knowledge of which ticker leads or
+whether any does. The lead is measured over every day so far (an expanding window) because a
+lead-lag correlation near 0.2 among ten tickers is too weak for a trailing year: a 252-day
+window names the true leader on under half of the days (the largest of nine noise
+correlations is often above it), all the history on nearly every day after the first
+few hundred.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ploutos.features.registry import Inputs, register
+
+CLOSE = ("close",)
+
+
+def _corr(x: pd.DataFrame, y: pd.DataFrame, min_days: int) -> pd.DataFrame:
+    """Column-by-column correlation of x and y over every day so far (NaN before min_days)."""
+    # Pairwise-complete days only, so every moment below averages the same days.
+    x, y = x.where(y.notna()), y.where(x.notna())
+
+    def mean(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.expanding(min_periods=min_days).mean()
+
+    mx, my = mean(x), mean(y)
+    cov = mean(x * y) - mx * my
+    var_x = (mean(x * x) - mx * mx).clip(lower=0.0)
+    var_y = (mean(y * y) - my * my).clip(lower=0.0)
+    denom = np.sqrt(var_x * var_y)
+    return cov / denom.where(denom > 0.0)
+
+
+def lagged_correlations(returns: pd.DataFrame, min_days: int) -> np.ndarray:
+    """[T, A, B]: corr(ticker a's return on day s, ticker b's on day s - 1) over the days
+    s <= t; NaN on the diagonal and before min_days days."""
+    n_days, n_assets = returns.shape
+    lagged = returns.shift(1)
+    out = np.full((n_days, n_assets, n_assets), np.nan)
+    for b in range(n_assets):
+        peer = pd.DataFrame(np.repeat(lagged.iloc[:, [b]].to_numpy(), n_assets, axis=1),
+                            index=returns.index, columns=returns.columns)
+        out[:, :, b] = _corr(returns, peer, min_days).to_numpy()
+        out[:, b, b] = np.nan
+    return out
+
+
+@register(
+    "lead_return",
+    needs=CLOSE,
+    group="cross_section",
+    params={"min_days": 60},
+    warmup=lambda p: p["min_days"] + 1,
+    label="lead_ret_{min_days}",
+)
+def lead_return(x: Inputs, min_days: int) -> pd.DataFrame:
+    """sign(c) * today's return of the peer b with the largest |c|, c = the correlation so far
+    of this ticker's returns with b's one day earlier; 0 for a one-ticker universe."""
+    if x.close.shape[1] == 1:
+        return x.close * 0.0
+    corr = lagged_correlations(x.ret1, min_days)
+    strength = np.nan_to_num(np.abs(corr), nan=-1.0)
+    best = strength.argmax(axis=2)[..., None]  # [T, A, 1]
+    defined = np.take_along_axis(strength, best, axis=2)[..., 0] >= 0.0
+    sign = np.sign(np.take_along_axis(np.nan_to_num(corr), best, axis=2)[..., 0])
+    peer_return = np.take_along_axis(x.ret1.to_numpy(), best[..., 0], axis=1)
+    values = np.where(defined, sign * peer_return, np.nan)
+    return pd.DataFrame(values, index=x.close.index, columns=x.close.columns)

@@ -1,0 +1,96 @@
+"""lead_return (ploutos/features/catalog_peers.py): the lagged correlations so far match
+numpy's, the feature is the return of the peer that leads, signed by the lead, it never reads
+the future, and the compact feature set that carries it builds on close-only bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from ploutos.data.bars import Bars
+from ploutos.data.synthetic import synthetic_bars
+from ploutos.features.catalog_peers import lagged_correlations, lead_return
+from ploutos.features.pipeline import build_features
+from ploutos.features.registry import Inputs
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "features"
+
+
+def _led_market(n_days: int = 400, sign: float = 1.0, seed: int = 3) -> np.ndarray:
+    """Log returns [T, 4]: ticker 2 follows ticker 0's previous return (times sign); the rest
+    are noise."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, 0.01, (n_days, 4))
+    r[1:, 2] += sign * 0.8 * r[:-1, 0]
+    return r
+
+
+def _bars(log_returns: np.ndarray) -> Bars:
+    close = 50.0 * np.exp(np.cumsum(log_returns, axis=0))
+    return Bars(
+        dates=np.datetime64("2004-01-05") + np.arange(len(close)).astype("timedelta64[D]"),
+        tickers=tuple(f"T{i}" for i in range(close.shape[1])),
+        close=close,
+    )
+
+
+MIN_DAYS = 60
+
+
+def test_lagged_correlations_match_numpy() -> None:
+    inputs = Inputs(_bars(_led_market()))
+    corr = lagged_correlations(inputs.ret1, MIN_DAYS)
+    ret = inputs.ret1.to_numpy()
+    t = 250
+    first = 2  # day 0 has no return, day 1 no previous one
+    for a, b in ((2, 0), (1, 3), (0, 2)):
+        expected = np.corrcoef(ret[first : t + 1, a], ret[first - 1 : t, b])[0, 1]
+        assert corr[t, a, b] == pytest.approx(expected, abs=1e-9)
+    assert np.isnan(corr[t].diagonal()).all()
+    assert np.isnan(corr[MIN_DAYS]).all() and np.isfinite(corr[MIN_DAYS + 1, 2, :2]).all()
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_lead_return_is_the_leaders_return_signed_by_the_lead(sign: float) -> None:
+    inputs = Inputs(_bars(_led_market(sign=sign)))
+    values = lead_return(inputs, MIN_DAYS).to_numpy()
+    ret = inputs.ret1.to_numpy()
+    late = slice(200, None)  # enough history for the expanding correlation to find the lead
+    np.testing.assert_allclose(values[late, 2], sign * ret[late, 0], rtol=0, atol=1e-15)
+    # The others have no leader: their feature is some peer's return, never their own.
+    for a in (0, 1, 3):
+        own = np.isclose(np.abs(values[late, a]), np.abs(ret[late, a]), rtol=0, atol=1e-15)
+        assert own.mean() < 0.05
+    assert np.isnan(values[: MIN_DAYS + 1, 2]).all()
+
+
+def test_lead_return_ignores_the_future() -> None:
+    r = _led_market()
+    t = 300
+    future = r.copy()
+    future[t + 1 :] = np.random.default_rng(9).normal(0.0, 0.03, future[t + 1 :].shape)
+    before = lead_return(Inputs(_bars(r)), MIN_DAYS).to_numpy()
+    after = lead_return(Inputs(_bars(future)), MIN_DAYS).to_numpy()
+    np.testing.assert_array_equal(after[: t + 1], before[: t + 1])
+    assert not np.allclose(after[t + 1 :], before[t + 1 :])
+
+
+def test_one_ticker_has_no_peer() -> None:
+    one = Inputs(_bars(_led_market()[:, :1]))
+    assert (lead_return(one, MIN_DAYS).to_numpy() == 0.0).all()
+
+
+def test_compact_set_builds_on_close_only_bars() -> None:
+    bars = synthetic_bars(n_assets=6, n_days=300, seed=1, ohlcv=False)
+    cfg = OmegaConf.load(CONF / "compact.yaml")
+    features = build_features(bars, cfg)
+    assert features.skipped == {}
+    assert features.n_features == len(cfg.include) == 13
+    assert "lead_ret_60" in features.names
+    assert features.warmup == MIN_DAYS + 1
+    assert np.isfinite(features.values[features.warmup :]).all()
+    assert pd.Series(features.names).is_unique
