@@ -161,3 +161,98 @@ def test_members_must_act_in_one_space(market) -> None:
         Ensemble([member(market, V6), member(market, V6, "weights")], [V6, V6], "mean_probs")
     with pytest.raises(ConfigError, match="ensemble.name: must be one of"):
         Ensemble([member(market, V6)], [V6], "median")
+
+
+@pytest.mark.parametrize("mode", ["discrete", "weights"])
+@pytest.mark.parametrize("n_envs", [1, 40])
+def test_stacked_members_decide_with_each_members_own_numbers(mode, n_envs) -> None:
+    """Inside a market table three v6 MLPs of the default size over 15 assets (the bench's
+    shapes) decide as one batch; every action and probability is bit for bit what each
+    member gives inside its own table, so the batch is what the ensemble uses."""
+    market = make_toy_market(n_days=120, n_assets=15, n_features=5)
+    policies = [member(market, V6, mode, seed=s, hidden_sizes=[64, 64]) for s in range(3)]
+    builder = make_obs_builder(V6, market)
+    obs = batch(builder, n=n_envs)
+    days = torch.arange(builder.min_day, market.n_days)
+    ensemble = Ensemble(policies, [V6] * 3, "mean_probs")
+    with ensemble.market_table(builder, days):
+        stacked = ensemble._stacked
+        assert stacked is not None
+        modes = stacked.modes(obs.day, obs.portfolio)
+        probs = stacked.probabilities(obs.day, obs.portfolio)
+        values = stacked.values(obs.day, obs.portfolio)
+        for m, policy in enumerate(policies):
+            assert torch.equal(modes[m], policy.act(obs, builder, deterministic=True))
+            assert torch.equal(probs[m], policy.action_probs(obs, builder))
+        own_values = torch.stack([policy.value(obs, builder) for policy in policies])
+        mixed = ensemble.action_probs(obs, builder)
+        value = ensemble.value(obs, builder)
+        # The value head (64 -> 1) may round differently batched (a one-column matmul): the
+        # probe finds out, and the ensemble's value is the members' own either way.
+        same_values = torch.equal(values, own_values)
+        assert stacked.exact == {("probabilities", n_envs): True, ("values", n_envs): same_values}
+        assert torch.equal(value, _mixed(own_values, "discrete"))
+    assert torch.equal(mixed, _mixed(probs, mode))
+    assert ensemble._stacked is None  # the stack lives inside the block only
+
+
+def _mixed(outputs: torch.Tensor, mode: str) -> torch.Tensor:
+    """The equal-weight mixture by hand (float64 sum, as the rule); weights renormalized."""
+    weights = torch.full((outputs.shape[0],), 1 / outputs.shape[0], dtype=torch.float64)
+    mixed = torch.tensordot(weights, outputs.to(torch.float64), dims=1).to(outputs.dtype)
+    return mixed if mode != "weights" else mixed / mixed.sum(dim=-1, keepdim=True)
+
+
+def test_a_batch_that_rounds_differently_is_not_used(market, monkeypatch) -> None:
+    """Where the batch's bits differ from a member's (here: nudged by one ulp), the members run
+    one by one and the ensemble's outputs are still exactly theirs."""
+    policies = [member(market, V6, seed=s, hidden_sizes=[64, 64]) for s in range(3)]
+    builder = make_obs_builder(V6, market)
+    obs = batch(builder, n=40)
+    days = torch.arange(builder.min_day, market.n_days)
+    ensemble = Ensemble(policies, [V6] * 3, "mean_probs")
+    with ensemble.market_table(builder, days):
+        stacked = ensemble._stacked
+        exact_params = stacked.params
+        monkeypatch.setattr(stacked, "params", lambda d, p: torch.nextafter(
+            exact_params(d, p), torch.tensor(float("inf"))))  # fmt: skip
+        mixed = ensemble.action_probs(obs, builder)
+        assert stacked.exact == {("probabilities", 40): False}
+        own = torch.stack([p.action_probs(obs, builder) for p in policies])
+    assert torch.equal(mixed, _mixed(own, "discrete"))
+
+
+def test_copies_inside_a_market_table_act_exactly_as_the_member(market) -> None:
+    policy = member(market, V6, init_log_std=0.0)
+    builder = make_obs_builder(V6, market)
+    obs = batch(builder, n=200)
+    days = torch.arange(builder.min_day, market.n_days)
+    with policy.market_table(builder, days):
+        expected = policy.act(obs, builder, deterministic=True)
+        probs = policy.action_probs(obs, builder)
+    for rule in ("vote", "mean_probs", "weighted"):
+        ensemble = Ensemble([policy] * 3, [V6] * 3, rule, [0.2, 0.5, 0.3] if rule == "weighted"
+                            else None)  # fmt: skip
+        with ensemble.market_table(builder, days):
+            assert ensemble._stacked is not None
+            assert torch.equal(ensemble.act(obs, builder, deterministic=True), expected)
+            if rule != "vote":
+                assert torch.equal(ensemble.action_probs(obs, builder), probs)
+
+
+def test_members_of_other_models_or_shapes_are_not_stacked(market) -> None:
+    builder = make_obs_builder(V7, market)
+    days = torch.arange(builder.min_day, market.n_days)
+    mixed = Ensemble([member(market, V6), member(market, V7)], [V6, V7], "mean_probs")
+    wider = Ensemble([member(market, V6), member(market, V6, hidden_sizes=[32, 16])], [V6, V6],
+                     "mean_probs")  # fmt: skip
+    picked = Ensemble([member(market, V6, seed=s) for s in range(3)], [V6] * 3, "best_val",
+                      [0.0, 1.0, 0.0])  # fmt: skip
+    for ensemble in (mixed, wider, picked):
+        with ensemble.market_table(builder, days):
+            assert ensemble._stacked is None
+    # Unstacked members still combine as before (each member per step).
+    obs = batch(builder)
+    with mixed.market_table(builder, days):
+        tabled = mixed.action_probs(obs, builder)
+    torch.testing.assert_close(tabled, mixed.action_probs(obs, builder), rtol=0, atol=1e-6)

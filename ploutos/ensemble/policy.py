@@ -13,7 +13,9 @@ instead of stale ones over the original market.
 `market_table(obs_builder, days)` is ActorCritic's window table for the whole ensemble: every
 active member encodes the window's days once up front, and the members reading one builder
 render each chunk of days from it once between them (a per-step backtest of one env would
-otherwise render and encode every day once per member).
+otherwise render and encode every day once per member). Inside the table, v6 MLP members of
+one shape decide as one batch (stacked.py): a step costs about one member's dispatch
+overhead instead of one per member, with each member's own numbers.
 
 Members are nn.Modules (ActorCritic), held in a ModuleList so eval()/train() reach them.
 Members with weight zero (all but the pick of best_val) are not run.
@@ -37,6 +39,7 @@ from ploutos.ensemble.rules import (
     vote_shares,
     weights_to_logits,
 )
+from ploutos.ensemble.stacked import StackedMembers
 from ploutos.errors import ConfigError
 from ploutos.models.policy import ObsBuilderLike
 from ploutos.obs.builders import make_obs_builder, obs_lookback
@@ -124,6 +127,7 @@ class Ensemble(nn.Module):
             "_active_weights", torch.tensor(mix, dtype=torch.float64), persistent=False
         )
         self._builders: tuple[ObsBuilderLike, list[ObsBuilderLike]] | None = None
+        self._stacked: StackedMembers | None = None  # inside a market table only
 
     def member_builders(self, obs_builder: ObsBuilderLike) -> list[ObsBuilderLike]:
         """Each member's builder over obs_builder.market; members with one obs config share
@@ -144,7 +148,8 @@ class Ensemble(nn.Module):
     ) -> Iterator[None]:
         """Inside the block, every active member with a market table (ActorCritic's) reads
         its encodings of the consecutive `days` from it, each day encoded once per member up
-        front; members reading one builder share its rendering of every chunk of days."""
+        front; members reading one builder share its rendering of every chunk of days, and
+        members that can be stacked decide as one batch."""
         builders = self.member_builders(obs_builder)
         shared = {id(b): _SharedRendering(b) for b in builders}
         with ExitStack() as tables:
@@ -152,7 +157,11 @@ class Ensemble(nn.Module):
                 table = getattr(self.members[i], "market_table", None)
                 if table is not None:
                     tables.enter_context(table(shared[id(builders[i])], days, chunk))
-            yield
+            self._stacked = StackedMembers.build([self.members[i] for i in self.active])
+            try:
+                yield
+            finally:
+                self._stacked = None
 
     def _each(self, method: str, obs: CompactObs, obs_builder: ObsBuilderLike, **kw: Any) -> list:
         builders = self.member_builders(obs_builder)
@@ -170,9 +179,9 @@ class Ensemble(nn.Module):
             (i,) = active[:1]
             return self.members[i].act(obs, self.member_builders(obs_builder)[i], deterministic)
         if self.rule == "vote":
-            return vote(
-                torch.stack(self._each("act", obs, obs_builder, deterministic=deterministic))
-            )
+            if deterministic:
+                return vote(self._modes(obs, obs_builder))
+            return vote(torch.stack(self._each("act", obs, obs_builder, deterministic=False)))
         if self.action_space.name == "discrete":
             probs = self.action_probs(obs, obs_builder)
             if deterministic:
@@ -184,6 +193,23 @@ class Ensemble(nn.Module):
         targets = torch.stack([torch.softmax(a, dim=-1) for a in sampled])
         return weights_to_logits(mixture(targets, self._active_weights))
 
+    def _batch(
+        self, kind: str, obs: CompactObs, obs_builder: ObsBuilderLike
+    ) -> StackedMembers | None:
+        """The members' batched decision, where it is open and gives their own numbers."""
+        stacked = self._stacked
+        if stacked is None:
+            return None
+        builders = [self.member_builders(obs_builder)[i] for i in self.active]
+        return stacked if stacked.usable(kind, obs, builders) else None
+
+    def _modes(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor:
+        """The active members' deterministic actions [M, N, ...]."""
+        stacked = self._batch("modes", obs, obs_builder)
+        if stacked is not None:
+            return stacked.modes(obs.day, obs.portfolio)
+        return torch.stack(self._each("act", obs, obs_builder, deterministic=True))
+
     @staticmethod
     def _normalized(weights: list[float]) -> list[float]:
         total = sum(weights)
@@ -194,8 +220,12 @@ class Ensemble(nn.Module):
         """Mixed probabilities [N, A, 3] or target weights [N, A + 1]; for vote, the share
         of members choosing each action."""
         if self.rule == "vote":
-            return vote_shares(torch.stack(self._each("act", obs, obs_builder, deterministic=True)))
-        outputs = torch.stack(self._each("action_probs", obs, obs_builder))
+            return vote_shares(self._modes(obs, obs_builder))
+        stacked = self._batch("probabilities", obs, obs_builder)
+        if stacked is not None:
+            outputs = stacked.probabilities(obs.day, obs.portfolio)
+        else:
+            outputs = torch.stack(self._each("action_probs", obs, obs_builder))
         mixed = mixture(outputs, self._active_weights)
         if self.action_space.name != "discrete":
             mixed = mixed / mixed.sum(dim=-1, keepdim=True)
@@ -204,6 +234,9 @@ class Ensemble(nn.Module):
     @torch.no_grad()
     def value(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor | None:
         """The members' weighted mean value, or None when a member has no value head."""
+        stacked = self._batch("values", obs, obs_builder)
+        if stacked is not None:
+            return mixture(stacked.values(obs.day, obs.portfolio), self._active_weights)
         values = self._each("value", obs, obs_builder)
         if any(v is None for v in values):
             return None

@@ -1,0 +1,171 @@
+"""One batched decision for ensemble members of one MLP architecture, inside a market table.
+
+Inside `Ensemble.market_table` each member's market encodings are a table [D, 2H] (its
+ActorCritic table). When the active members are v6 MLPs of one shape (same hidden sizes,
+asset encoder size and action space; only the weights differ, as in a multirun over
+seeds), their tables and decision weights are stacked along a member axis and a step runs
+the members' decisions as one batch: [M, N, ...] tensors, one batched matmul per layer
+(torch.bmm / baddbmm over the member axis) instead of one small matmul per member. A step
+of M members then costs about one member's dispatch overhead, not M of them.
+
+The arithmetic is each member's own, operation for operation (MLPBody.decide, then the
+action space's distribution): the first layer's market part read from the member's table
+plus its portfolio part, tanh, the policy trunk and head, per-asset log-softmax, the mode;
+the value trunk runs only when values are asked for. A batched matmul can still round
+differently from the member's own: torch picks its kernel by shape (a small bmm sums in
+another order than mm). So the first step with each batch size N compares the batch's
+output (actions, probabilities or values) with the members' own (torch.equal) and keeps the
+batch for that output and N only if it is bit-identical; otherwise the members run one by
+one as before (the value head, 64 -> 1, rounds differently at N = 1, for example). Copies
+of one checkpoint therefore still act exactly as it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ploutos.env.actions import ActionSpace
+from ploutos.env.distributions import PerAssetCategorical
+from ploutos.models.mlp import MLPBody
+from ploutos.models.policy import ActorCritic, ObsBuilderLike
+from ploutos.obs.compact import CompactObs
+
+Layer = tuple[torch.Tensor, torch.Tensor] | None  # (weight [M, out, in], bias [M, 1, out]) or tanh
+
+
+def _layers(sequences: Sequence[nn.Module]) -> list[Layer] | None:
+    """The members' Linear/Tanh stacks as stacked weights, or None when they differ."""
+    modules = [list(s.modules())[1:] if isinstance(s, nn.Sequential) else [s] for s in sequences]
+    if len({len(m) for m in modules}) != 1:
+        return None
+    layers: list[Layer] = []
+    for position in zip(*modules, strict=True):
+        if all(isinstance(m, nn.Tanh) for m in position):
+            layers.append(None)
+        elif all(isinstance(m, nn.Linear) and m.bias is not None for m in position):
+            if len({tuple(m.weight.shape) for m in position}) != 1:
+                return None
+            weight = torch.stack([m.weight.detach() for m in position])
+            bias = torch.stack([m.bias.detach() for m in position]).unsqueeze(1)
+            layers.append((weight, bias))
+        else:
+            return None
+    return layers
+
+
+def _run(layers: list[Layer], x: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        if layer is None:
+            x = torch.tanh(x)
+        else:
+            weight, bias = layer
+            x = torch.baddbmm(bias, x, weight.transpose(1, 2))  # nn.Linear per member
+    return x
+
+
+class StackedMembers:
+    """The active members' deterministic decisions, probabilities and values as one batch;
+    `build` gives None where they cannot be stacked (another model, another shape, no
+    market table open). Sampling stays with each member (its draws from the global RNG)."""
+
+    def __init__(
+        self,
+        members: Sequence[ActorCritic],
+        first_day: int,
+        table: torch.Tensor,
+        portfolio_weight: torch.Tensor,
+        policy: list[Layer],
+        value: list[Layer],
+    ) -> None:
+        self.members = list(members)
+        self.space: ActionSpace = members[0].action_space
+        self.first_day = first_day
+        self.table = table  # [M, D, 2H]
+        self.portfolio_weight = portfolio_weight  # [M, 2H, P]
+        self.policy = policy  # trunk then head
+        self.value_layers = value
+        self.exact: dict[tuple[str, int], bool] = {}  # (output, batch size): members' bits?
+
+    @classmethod
+    def build(cls, members: Sequence[nn.Module]) -> StackedMembers | None:
+        if len(members) < 2 or not all(
+            isinstance(m, ActorCritic) and isinstance(m.body, MLPBody) and m._table is not None
+            for m in members
+        ):
+            return None
+        bodies: list[MLPBody] = [m.body for m in members]
+        tables = [m._table for m in members]  # ActorCritic's open table: (first day, [D, 2H])
+        if len({first for first, _ in tables}) != 1 or len({t.shape for _, t in tables}) != 1:
+            return None
+        if len({tuple(b.portfolio_in.weight.shape) for b in bodies}) != 1:
+            return None
+        policy = _layers([b.pi_trunk for b in bodies])
+        policy_head = _layers([b.pi_head for b in bodies])
+        value = _layers([b.vf_trunk for b in bodies])
+        value_head = _layers([b.vf_head for b in bodies])
+        if policy is None or policy_head is None or value is None or value_head is None:
+            return None
+        return cls(
+            members,
+            tables[0][0],
+            torch.stack([t for _, t in tables]),
+            torch.stack([b.portfolio_in.weight.detach() for b in bodies]),
+            policy + policy_head,
+            value + value_head,
+        )
+
+    def usable(self, kind: str, obs: CompactObs, builders: Sequence[ObsBuilderLike]) -> bool:
+        """Whether the batch's `kind` of output ("modes", "probabilities" or "values") is the
+        members' own, bit for bit, at this batch size: checked on the first step of each
+        size, against each member on its builder."""
+        key = (kind, int(obs.day.shape[0]))
+        if key not in self.exact:
+            pairs = list(zip(self.members, builders, strict=True))
+            own = {
+                "modes": lambda m, b: m.act(obs, b, deterministic=True),
+                "probabilities": lambda m, b: m.action_probs(obs, b),
+                "values": lambda m, b: m.value(obs, b),
+            }[kind]
+            batched = getattr(self, kind)(obs.day, obs.portfolio)
+            self.exact[key] = torch.equal(batched, torch.stack([own(m, b) for m, b in pairs]))
+        return self.exact[key]
+
+    def _hidden(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N, 2H]: tanh(market part + portfolio part) of each member's first layer."""
+        market = self.table[:, day - self.first_day]
+        members = self.table.shape[0]
+        part = torch.bmm(portfolio.expand(members, *portfolio.shape),
+                         self.portfolio_weight.transpose(1, 2))  # fmt: skip
+        return torch.tanh(market + part)
+
+    def params(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N, action dim]: each member's action parameters (policy head outputs)."""
+        h_pi, _ = self._hidden(day, portfolio).chunk(2, dim=-1)
+        return _run(self.policy, h_pi)
+
+    def values(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N]: each member's value."""
+        _, h_vf = self._hidden(day, portfolio).chunk(2, dim=-1)
+        return _run(self.value_layers, h_vf).squeeze(-1)
+
+    def modes(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N, A] int64 (discrete) or [M, N, A + 1] logits: each member's deterministic
+        action, as ActorCritic.act(deterministic=True) gives it."""
+        params = self.params(day, portfolio)
+        if self.space.name == "discrete":
+            return self._categorical(params).mode()
+        return params  # DiagGaussian's mode is its mean
+
+    def probabilities(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N, A, 3] per-asset probabilities or [M, N, A + 1] target weights."""
+        params = self.params(day, portfolio)
+        if self.space.name == "discrete":
+            return self._categorical(params).probs
+        return torch.softmax(params, dim=-1)
+
+    def _categorical(self, params: torch.Tensor) -> PerAssetCategorical:
+        members, n = params.shape[:2]
+        return PerAssetCategorical(params.reshape(members, n, self.space.n_assets, -1))
