@@ -64,6 +64,7 @@ TEST_COLUMNS = (
     "test_sell_quality",
     "test_h1_buy_quality",
     "test_h1_sell_quality",
+    "test_random_buy_quality",
     "test_edge_capture",
     "test_buy_and_hold_sharpe",
     "test_index_sharpe",

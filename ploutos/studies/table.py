@@ -69,6 +69,8 @@ def job_row(job: JobRecord) -> dict[str, Any]:
     row["test_last_sharpe"] = _num(last.get("sharpe"))
     for name in BASELINE_SHARPES:
         row[f"test_{name}_sharpe"] = _num((job.baselines.get(name) or {}).get("sharpe"))
+    # The base rate a buy-timing figure is judged against: random buys on the same window.
+    row["test_random_buy_quality"] = _num((job.baselines.get("random") or {}).get("buy_quality"))
     for metric in RUN_METRICS:
         row[metric] = _num(summary.get(metric))
     return row
