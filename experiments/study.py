@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the test backtests of the jobs' selected checkpoints",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="with --resume: train nothing; backtest the jobs finished so far and write the "
+        "report (a study still running, or stopped part way)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the command only")
     parser.add_argument(
         "--only",
@@ -161,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     default_dir = REPO / "multirun" / "studies" / f"{args.study}-{scale}" / stamp
     sweep_dir = args.resume or args.out or default_dir
+    if args.report_only and args.resume is None:
+        raise SystemExit("--report-only needs --resume DIR: the study folder to report on")
     command = train_command(args.study, scale, extra, sweep_dir, args.only)
     print(" ".join(command[1:]))
     if args.dry_run:
         return 0
-    code = subprocess.run(command, cwd=REPO).returncode
+    code = 0 if args.report_only else subprocess.run(command, cwd=REPO).returncode
     if code == 0 and not args.no_backtest:
         backtest_jobs(sweep_dir)
     if code == 0 and not args.no_report:

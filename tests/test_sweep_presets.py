@@ -204,6 +204,8 @@ def test_study_runner_command(monkeypatch, capsys):
         study.train_command("ablations", "full", [], Path("/x"), ["seed=7"])
     with pytest.raises(SystemExit, match="sweeps"):
         study.train_command("ablations", "full", [], Path("/x"), ["ent_coef=0.1"])
+    with pytest.raises(SystemExit, match="--report-only needs --resume"):
+        study.main(["ablations", "--report-only"])
     assert study.main(["--list"]) == 0
     assert "v6_15m_vs_50m" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown study"):
