@@ -30,6 +30,7 @@ from ploutos.env.distributions import ActionDist
 from ploutos.errors import ConfigError
 from ploutos.market import Market
 from ploutos.models.mlp import MLPBody
+from ploutos.models.per_asset import PerAssetMLPBody
 from ploutos.models.transformer import TransformerBody
 from ploutos.obs.compact import CompactObs
 
@@ -67,7 +68,7 @@ class Policy(Protocol):
 class ActorCritic(nn.Module):
     def __init__(
         self,
-        body: MLPBody | TransformerBody,
+        body: MLPBody | PerAssetMLPBody | TransformerBody,
         action_space: ActionSpace,
         unique_days: bool = True,
         init_log_std: float = -0.5,
@@ -144,6 +145,8 @@ class ActorCritic(nn.Module):
 # Model name -> rank of the market part it reads, and the observation that has that rank.
 MODELS = {"mlp": 2, "transformer": 3}
 MODEL_OBS = {"mlp": "v6", "transformer": "v7"}
+# model.actor of the MLP: one head over all assets (joint) or one head shared by the assets.
+MLP_ACTORS = ("joint", "per_asset")
 
 
 def _positive_int(model_cfg: DictConfig, key: str) -> int:
@@ -164,16 +167,39 @@ def _require_market_rank(obs_builder: ObsBuilderLike, model: str) -> None:
         )
 
 
-def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, n_assets: int, action_dim: int):
+def _non_negative_int(model_cfg: DictConfig, key: str) -> int:
+    value = model_cfg.get(key, 0)
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"model.{key}", f"must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, space: ActionSpace):
     _require_market_rank(obs_builder, "mlp")
     hidden = list(m.get("hidden_sizes") or [])
     if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
         raise ConfigError("model.hidden_sizes", f"must be a non-empty list of ints >= 1: {hidden}")
-    asset_dim = m.get("asset_dim", 0)
-    if not isinstance(asset_dim, int) or asset_dim < 0:
-        raise ConfigError("model.asset_dim", f"must be an integer >= 0, got {asset_dim!r}")
+    asset_dim = _non_negative_int(m, "asset_dim")
     _, n_features = obs_builder.market_shape
-    return MLPBody(n_assets, n_features, obs_builder.portfolio_dim, hidden, asset_dim, action_dim)
+    actor = m.get("actor", "joint")
+    if actor not in MLP_ACTORS:
+        raise ConfigError("model.actor", f"must be one of {MLP_ACTORS}, got {actor!r}")
+    if actor == "joint":
+        if _non_negative_int(m, "context_dim"):
+            raise ConfigError("model.context_dim", "is read only by model.actor=per_asset")
+        return MLPBody(
+            space.n_assets, n_features, obs_builder.portfolio_dim, hidden, asset_dim, space.head_dim
+        )
+    return PerAssetMLPBody(
+        space.n_assets,
+        n_features,
+        obs_builder.portfolio_dim,
+        hidden,
+        asset_dim,
+        _non_negative_int(m, "context_dim"),
+        per_asset_outputs=space.per_asset_outputs,
+        cash_output=space.cash_output,
+    )
 
 
 def _build_transformer(m: DictConfig, obs_builder: ObsBuilderLike, space: ActionSpace):
@@ -219,9 +245,7 @@ def make_policy(
     the shapes only; the policy does not keep it."""
     m = cfg.model
     if m.name == "mlp":
-        body: MLPBody | TransformerBody = _build_mlp(
-            m, obs_builder, action_space.n_assets, action_space.head_dim
-        )
+        body: MLPBody | PerAssetMLPBody | TransformerBody = _build_mlp(m, obs_builder, action_space)
     elif m.name == "transformer":
         body = _build_transformer(m, obs_builder, action_space)
     else:
