@@ -17,7 +17,15 @@ from ploutos.studies.collect import parse_overrides
 REPO = Path(__file__).resolve().parent.parent
 
 
-def make_job(root: Path, num: int, overrides: list[str], seed: int, val: tuple | None, test=None):
+def make_job(
+    root: Path,
+    num: int,
+    overrides: list[str],
+    seed: int,
+    val: tuple | None,
+    test=None,
+    status: str = "completed",
+):
     """A job folder as train.py leaves it; val = (final Sharpe, best Sharpe) or None for a
     job that never wrote its summary."""
     job = root / str(num)
@@ -28,7 +36,7 @@ def make_job(root: Path, num: int, overrides: list[str], seed: int, val: tuple |
         return job
     final, best = val
     summary = {
-        "status": "completed",
+        "status": status,
         "env_steps": 4096,
         "env_steps_per_s": 100.0 + num,
         "wall_time_s": 40.0,
@@ -66,6 +74,8 @@ def multirun(tmp_path: Path) -> Path:
     make_job(root, 2, [*base, "ent_coef=0.1", "seed=0"], 0, (0.1, 0.2))
     make_job(root, 3, [*base, "ent_coef=0.1", "seed=1"], 1, (0.3, 0.6))
     make_job(root, 10, [*base, "ent_coef=0.1", "seed=2"], 2, None)  # killed before its summary
+    # Stopped by a signal part way (resumable): a summary, but no result to average yet.
+    make_job(root, 11, [*base, "ent_coef=0.05", "seed=2"], 2, (-9.0, 9.0), status="interrupted")
     return root
 
 
@@ -76,7 +86,7 @@ def test_parse_overrides():
 
 def test_reads_jobs_and_swept_keys(multirun: Path):
     jobs = read_multirun(multirun)
-    assert [j.name for j in jobs] == ["0", "1", "2", "3", "10"]  # numeric order
+    assert [j.name for j in jobs] == ["0", "1", "2", "3", "10", "11"]  # numeric order
     assert jobs[0].swept == {"ent_coef": "0.05", "seed": "0"}
     assert jobs[4].status == "missing"
     assert jobs[0].backtest == {"sharpe": 0.3, "total_return": 0.2}
@@ -86,7 +96,7 @@ def test_tables_spread_over_seeds_and_verdict(multirun: Path):
     report = build_report(multirun)
     configs = report.configs.set_index("config")
     a, b = configs.loc["ent_coef=0.05"], configs.loc["ent_coef=0.1"]
-    assert (a["n_jobs"], a["n_missing"], b["n_jobs"], b["n_missing"]) == (2, 0, 2, 1)
+    assert (a["n_jobs"], a["n_missing"], b["n_jobs"], b["n_missing"]) == (2, 1, 2, 1)
     assert a["val_final_sharpe_mean"] == pytest.approx(0.6)
     assert a["val_final_sharpe_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert a["val_best_sharpe_mean"] == pytest.approx(1.2)

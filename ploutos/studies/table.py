@@ -20,6 +20,9 @@ TEST_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino", "buy_qualit
 # Baselines of the same backtest (same windows and costs) whose test Sharpe is tabled.
 BASELINE_SHARPES = ("buy_and_hold", "index", "momentum", "random", "oracle")
 RUN_METRICS = ("env_steps", "env_steps_per_s", "wall_time_s")
+# A job's status without a result to average: not started or still running ("missing"), or
+# stopped part way by a signal ("interrupted", resumable with ckpt_path=auto).
+UNFINISHED = ("missing", "interrupted")
 
 
 def _short(value: str) -> str:
@@ -89,10 +92,11 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
 def configs_frame(jobs: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
     """Per configuration: n completed jobs, and mean / std (over seeds) of every metric.
 
-    Jobs without a summary are counted in `n_missing` and left out of the statistics.
+    Jobs without a finished result (no summary yet, or stopped part way by a signal and not
+    resumed) are counted in `n_missing` and left out of the statistics.
     """
     keys = [k for k in swept if k != SEED_KEY]
-    done = jobs[jobs["status"] != "missing"]
+    done = jobs[~jobs["status"].isin(UNFINISHED)]
     rows = []
     for label, group in jobs.groupby("config", sort=False):
         ok = done[done["config"] == label]
