@@ -38,3 +38,11 @@ def split_portfolio(portfolio: torch.Tensor, n_assets: int) -> tuple[torch.Tenso
     per_asset = torch.stack((portfolio[:, 1 : 1 + a], portfolio[:, 1 + a : 1 + 2 * a]), dim=-1)
     global_state = torch.cat((portfolio[:, :1], portfolio[:, 1 + 2 * a :]), dim=-1)
     return per_asset, global_state
+
+
+def asset_encoder(n_features: int, asset_dim: int) -> tuple[nn.Module, int]:
+    """The per-asset feature encoder both MLP bodies share, and its output width:
+    Linear(F, asset_dim) + tanh, or the raw features when asset_dim is 0."""
+    if asset_dim > 0:
+        return nn.Sequential(layer_init(nn.Linear(n_features, asset_dim)), nn.Tanh()), asset_dim
+    return nn.Identity(), n_features

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ploutos.models.layers import POLICY_GAIN, VALUE_GAIN, layer_init, tanh_mlp
+from ploutos.models.layers import POLICY_GAIN, VALUE_GAIN, asset_encoder, layer_init, tanh_mlp
 
 
 class MLPBody(nn.Module):
@@ -27,14 +27,8 @@ class MLPBody(nn.Module):
         action_dim: int,
     ) -> None:
         super().__init__()
-        if asset_dim > 0:
-            self.asset_encoder: nn.Module = nn.Sequential(
-                layer_init(nn.Linear(n_features, asset_dim)), nn.Tanh()
-            )
-            market_dim = n_assets * asset_dim
-        else:
-            self.asset_encoder = nn.Identity()
-            market_dim = n_assets * n_features
+        self.asset_encoder, encoding_dim = asset_encoder(n_features, asset_dim)
+        market_dim = n_assets * encoding_dim
         first = hidden_sizes[0]
         # Policy and value first layers stacked in one matmul: [pi | vf] along the output.
         self.market_in = layer_init(nn.Linear(market_dim, 2 * first))

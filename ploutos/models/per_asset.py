@@ -28,6 +28,7 @@ from torch import nn
 from ploutos.models.layers import (
     POLICY_GAIN,
     VALUE_GAIN,
+    asset_encoder,
     layer_init,
     split_portfolio,
     tanh_mlp,
@@ -50,14 +51,7 @@ class PerAssetMLPBody(nn.Module):
     ) -> None:
         super().__init__()
         self.n_assets = n_assets
-        if asset_dim > 0:
-            self.asset_encoder: nn.Module = nn.Sequential(
-                layer_init(nn.Linear(n_features, asset_dim)), nn.Tanh()
-            )
-            encoding_dim = asset_dim
-        else:
-            self.asset_encoder = nn.Identity()
-            encoding_dim = n_features
+        self.asset_encoder, encoding_dim = asset_encoder(n_features, asset_dim)
         self.context = (
             nn.Sequential(layer_init(nn.Linear(encoding_dim, context_dim)), nn.Tanh())
             if context_dim > 0
