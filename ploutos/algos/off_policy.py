@@ -11,6 +11,7 @@ leaves the buffer out of checkpoints (a resume then refills it from scratch).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import nullcontext
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +26,13 @@ from ploutos.errors import ConfigError
 from ploutos.obs.compact import CompactObs
 
 REPLAYS = ("uniform", "prioritized")
+
+
+def adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel: one pass over all parameters per step, where the default
+    on CPU runs a dozen small ops per parameter tensor (4x the time on these small nets).
+    It computes Adam's update up to float rounding (tests/test_algos_dqn.py)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
 
 
 class OffPolicyAlgorithm(Algorithm):
@@ -136,9 +144,9 @@ class OffPolicyAlgorithm(Algorithm):
 
     @staticmethod
     def soft_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+        # One foreach call instead of a lerp_ per parameter tensor; the same per-element lerp.
         with torch.no_grad():
-            for t, o in zip(target.parameters(), online.parameters(), strict=True):
-                t.lerp_(o, tau)
+            torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
 
     # ---- checkpoints ------------------------------------------------------------------------
 

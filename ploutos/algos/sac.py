@@ -23,9 +23,9 @@ import torch
 from omegaconf import DictConfig
 
 from ploutos.algos.config import positive_floats
-from ploutos.algos.off_policy import OffPolicyAlgorithm
+from ploutos.algos.off_policy import OffPolicyAlgorithm, adam
 from ploutos.errors import ConfigError
-from ploutos.models.sac import SquashedGaussianPolicy
+from ploutos.models.sac import BatchMarket, SquashedGaussianPolicy
 from ploutos.obs.compact import CompactObs
 
 
@@ -59,9 +59,9 @@ class SAC(OffPolicyAlgorithm):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         a = self.hp
         return [
-            torch.optim.Adam(self.policy.critics.parameters(), lr=float(a.q_learning_rate)),
-            torch.optim.Adam(self.actor_parameters(), lr=float(a.policy_learning_rate)),
-            torch.optim.Adam([self.log_alpha], lr=float(a.q_learning_rate)),
+            adam(self.policy.critics.parameters(), float(a.q_learning_rate)),
+            adam(self.actor_parameters(), float(a.policy_learning_rate)),
+            adam([self.log_alpha], float(a.q_learning_rate)),
         ]
 
     def behaviour_actions(self, obs: CompactObs) -> torch.Tensor:
@@ -75,12 +75,16 @@ class SAC(OffPolicyAlgorithm):
         q_opt, pi_opt, alpha_opt = optimizers
         a, policy, builder = self.hp, self.policy, self.env.obs_builder
         batch, slots, weights = self.replay.sample(int(a.batch_size), beta)
+        # The actor and the critics read the same days: render each batch's market once.
+        market, next_market = (BatchMarket(builder, o.day) for o in (batch.obs, batch.next_obs))
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
-            next_actions, next_logp = policy.sample(batch.next_obs, builder)
-            next_q = policy.q_values(batch.next_obs, builder, next_actions, self.target_critics)
+            next_actions, next_logp = policy.sample(batch.next_obs, builder, next_market)
+            next_q = policy.q_values(
+                batch.next_obs, builder, next_actions, self.target_critics, next_market
+            )
             targets = batch.returns + batch.discounts * (next_q.amin(dim=0) - alpha * next_logp)
-        q = policy.q_values(batch.obs, builder, batch.actions)  # [2, B]
+        q = policy.q_values(batch.obs, builder, batch.actions, market=market)  # [2, B]
         q_loss = (weights * (q - targets).square()).mean(dim=1).sum()
         q_opt.zero_grad(set_to_none=True)
         self.backward_loss(q_loss)
@@ -92,8 +96,8 @@ class SAC(OffPolicyAlgorithm):
         # unused) and their market encoders: the same actor gradients, for less work.
         policy.critics.requires_grad_(False)
         try:
-            actions, logp = policy.sample(batch.obs, builder)
-            q_pi = policy.q_values(batch.obs, builder, actions).amin(dim=0)
+            actions, logp = policy.sample(batch.obs, builder, market)
+            q_pi = policy.q_values(batch.obs, builder, actions, market=market).amin(dim=0)
             policy_loss = (alpha * logp - q_pi).mean()
             pi_opt.zero_grad(set_to_none=True)
             self.backward_loss(policy_loss)

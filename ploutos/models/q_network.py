@@ -28,9 +28,12 @@ from ploutos.obs.compact import CompactObs
 class BranchingQNetwork(ActorCritic):
     def forward(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor:  # type: ignore[override]
         """Q-values [N, A, 3]."""
-        advantages, value = self.body.decide(
-            self.encode_market(obs_builder, obs.day), obs.portfolio
-        )
+        return self.q_from_encoding(self.encode_market(obs_builder, obs.day), obs.portfolio)
+
+    def q_from_encoding(self, market: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """Q-values [N, A, 3] from per-env market encodings (encode_market's, or rows of a
+        table of them) and portfolio states [N, P]."""
+        advantages, value = self.body.decide(market, portfolio)
         advantages = advantages.reshape(-1, self.n_assets, N_DISCRETE_ACTIONS)
         centred = advantages - advantages.mean(dim=-1, keepdim=True)
         return value.unsqueeze(-1).unsqueeze(-1) + centred

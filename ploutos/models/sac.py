@@ -31,6 +31,44 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+class BatchMarket:
+    """The distinct days of one batch of observations and their rendered market part, for
+    every network that encodes that batch in one gradient step: torch.unique and the
+    feature gather run once per batch, not once per network (SAC encodes a batch's days
+    with the actor and four critics). It stands in for the obs builder where
+    ActorCritic.encode_distinct_days reads the market, and gives the encoding each network's
+    encode_market would.
+    """
+
+    def __init__(self, obs_builder: ObsBuilderLike, day: torch.Tensor) -> None:
+        self.obs_builder, self.day = obs_builder, day
+        self.days, self.inverse = torch.unique(day, return_inverse=True)
+        self._view: torch.Tensor | None = None
+
+    @property
+    def features_by_asset(self) -> torch.Tensor:
+        return self.obs_builder.features_by_asset  # type: ignore[attr-defined]
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor:
+        if days is not self.days:
+            raise ValueError("a BatchMarket renders its own distinct days only")
+        if self._view is None:
+            self._view = self.obs_builder.market_view(days)
+        return self._view
+
+    def encode(self, net: ActorCritic) -> torch.Tensor:
+        """net's market encoding per observation [N, ...]."""
+        if not net.unique_days:
+            return net.encode_market(self.obs_builder, self.day)
+        return net.encode_distinct_days(self, self.days)[self.inverse]
+
+
+def _encode(
+    net: ActorCritic, obs: CompactObs, obs_builder: ObsBuilderLike, market: BatchMarket | None
+) -> torch.Tensor:
+    return net.encode_market(obs_builder, obs.day) if market is None else market.encode(net)
+
+
 class SquashedGaussianPolicy(ActorCritic):
     """The actor (this module's body and log std) plus the twin critics it is judged by."""
 
@@ -45,14 +83,17 @@ class SquashedGaussianPolicy(ActorCritic):
         self.critics = nn.ModuleList(critics)
         self.action_scale = float(action_scale)
 
-    def _mean(self, obs: CompactObs, obs_builder: ObsBuilderLike) -> torch.Tensor:
-        return self.body.decide(self.encode_market(obs_builder, obs.day), obs.portfolio)[0]
+    def _mean(
+        self, obs: CompactObs, obs_builder: ObsBuilderLike, market: BatchMarket | None = None
+    ) -> torch.Tensor:
+        return self.body.decide(_encode(self, obs, obs_builder, market), obs.portfolio)[0]
 
     def sample(
-        self, obs: CompactObs, obs_builder: ObsBuilderLike
+        self, obs: CompactObs, obs_builder: ObsBuilderLike, market: BatchMarket | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(squashed logits [N, A + 1], log pi [N]), differentiable (reparameterized)."""
-        mean = self._mean(obs, obs_builder)
+        """(squashed logits [N, A + 1], log pi [N]), differentiable (reparameterized);
+        `market` the batch's shared rendering of obs's days, if any."""
+        mean = self._mean(obs, obs_builder, market)
         log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).expand_as(mean)
         noise = torch.randn_like(mean)
         squashed = torch.tanh(mean + log_std.exp() * noise)
@@ -69,12 +110,14 @@ class SquashedGaussianPolicy(ActorCritic):
         obs_builder: ObsBuilderLike,
         actions: torch.Tensor,
         critics: nn.ModuleList | None = None,
+        market: BatchMarket | None = None,
     ) -> torch.Tensor:
-        """[2, N]: each critic's Q(s, a); `critics` another pair (the target copies)."""
+        """[2, N]: each critic's Q(s, a); `critics` another pair (the target copies),
+        `market` the batch's shared rendering of obs's days, if any."""
         joined = torch.cat((obs.portfolio, actions.to(obs.portfolio.dtype)), dim=-1)
         return torch.stack(
             [
-                q.body.decide(q.encode_market(obs_builder, obs.day), joined)[1]
+                q.body.decide(_encode(q, obs, obs_builder, market), joined)[1]
                 for q in (self.critics if critics is None else critics)
             ]
         )
