@@ -99,6 +99,37 @@ def test_a_pooled_context_keeps_the_actor_equivariant(mode: str) -> None:
     assert (policy.action_probs(obs, builder) - probs).abs().max() > 1e-6
 
 
+def test_a_learned_pool_starts_as_the_mean_and_can_single_out_one_ticker() -> None:
+    """context_pool=learned: with its zero initial logits the policy is the mean-pool policy
+    number for number; with the weights on ticker 0, every asset's context is ticker 0's, so
+    moving ticker 2's features moves ticker 2's actions only, and moving ticker 0's moves all."""
+    market = make_toy_market(n_days=120, n_assets=N_ASSETS, n_features=5)
+    builder, mean_policy = _policy(market=market, context_dim=3)
+    _, learned = _policy(market=market, context_dim=3, context_pool="learned")
+    assert learned.body.context_logits.shape == (3, N_ASSETS)
+    obs = _batch(builder)
+    probs = learned.action_probs(obs, builder)
+    torch.testing.assert_close(probs, mean_policy.action_probs(obs, builder), atol=1e-7, rtol=0)
+
+    with torch.no_grad():
+        learned.body.context_logits.zero_()
+        learned.body.context_logits[:, 0] = 50.0  # softmax weight 1 on ticker 0
+    focused = learned.action_probs(obs, builder)
+
+    def moved(ticker: int) -> torch.Tensor:
+        features = market.features.clone()
+        features[:, ticker] += 3.0
+        changed = make_obs_builder(
+            OmegaConf.create({"name": "v6", "lookback": 10}), replace(market, features=features)
+        )
+        return (learned.action_probs(obs, changed) - focused).abs().amax(dim=(0, 2))  # [A]
+
+    by_asset = moved(2)
+    assert by_asset[2] > 1e-3
+    assert by_asset[[0, 1, 3]].max() < 1e-6
+    assert moved(0).min() > 1e-3
+
+
 @pytest.mark.parametrize("context_dim", [0, 3])
 def test_day_and_env_split_equals_the_plain_first_layers(context_dim: int) -> None:
     """Actor logits and value from the split path equal one plain layer over each asset's
@@ -161,10 +192,11 @@ def test_default_actor_is_joint_and_bad_keys_are_refused() -> None:
         ("actor", "shared", "model.actor"),
         ("context_dim", 4, "model.context_dim"),  # joint does not read a context
         ("context_dim", -1, "model.context_dim"),
+        ("context_pool", "max", "model.context_pool"),
     ):
         bad = model_cfg.copy()
         bad[key] = value
-        if value == -1:
+        if value in (-1, "max"):
             bad.actor = "per_asset"
         with pytest.raises(ConfigError, match=needle):
             make_policy(OmegaConf.create({"model": bad}), builder, space)
@@ -183,6 +215,7 @@ def test_trained_checkpoint_loads_into_the_same_network(tmp_path: Path) -> None:
             "total_timesteps=1024",
             "model.actor=per_asset",
             "model.context_dim=2",
+            "model.context_pool=learned",
             f"trainer.output_dir={tmp_path}",
         ],
     )
@@ -191,6 +224,7 @@ def test_trained_checkpoint_loads_into_the_same_network(tmp_path: Path) -> None:
     loaded = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert isinstance(loaded.policy.body, PerAssetMLPBody)
     assert loaded.policy.body.context is not None
+    assert loaded.policy.body.context_logits is not None
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     for name, tensor in loaded.policy.state_dict().items():
         assert torch.equal(tensor, saved[f"policy.{name}"]), name

@@ -7,10 +7,13 @@ logits read only [a's encoding | an optional cross-asset context | a's weight an
 return | the global portfolio state]. Swapping two tickers swaps their actions, and what the
 head learns from one ticker applies to all of them.
 
-The context (`model.context_dim` numbers, 0 = none) is a mean over assets of a per-asset
-projection, so it summarizes the cross-section without knowing which ticker is which and the
-actor stays permutation-equivariant. The critic reads the mean encoding, the context and the
-whole portfolio state.
+The context (`model.context_dim` numbers, 0 = none) pools a per-asset projection over the
+assets. `model.context_pool=mean` averages it, so it summarizes the cross-section without
+knowing which ticker is which and the actor stays permutation-equivariant. `learned` gives each
+context number its own softmax weights over the tickers (one logit per ticker, zero at the
+start, so it starts as the mean): a ticker-aware summary such as "the leader's return today",
+which a lead-lag edge needs, yet only context_dim x A parameters, too few to fit the training
+days. The critic reads the mean encoding, the context and the whole portfolio state.
 
 The day/env split of the joint MLP is kept (docs/design.md #5): both first layers are linear
 over [day part | portfolio part], so the day part (encodings and context through the first
@@ -34,6 +37,8 @@ from ploutos.models.layers import (
     tanh_mlp,
 )
 
+CONTEXT_POOLS = ("mean", "learned")
+
 
 class PerAssetMLPBody(nn.Module):
     """One actor head shared by the assets; a pooled critic."""
@@ -48,6 +53,7 @@ class PerAssetMLPBody(nn.Module):
         context_dim: int,
         per_asset_outputs: int,
         cash_output: bool,
+        context_pool: str = "mean",
     ) -> None:
         super().__init__()
         self.n_assets = n_assets
@@ -55,6 +61,12 @@ class PerAssetMLPBody(nn.Module):
         self.context = (
             nn.Sequential(layer_init(nn.Linear(encoding_dim, context_dim)), nn.Tanh())
             if context_dim > 0
+            else None
+        )
+        # [k, A] logits of each context number's weights over the tickers (learned pool).
+        self.context_logits = (
+            nn.Parameter(torch.zeros(context_dim, n_assets))
+            if context_dim > 0 and context_pool == "learned"
             else None
         )
         self.day_dim = encoding_dim + context_dim  # first-layer columns that depend on the day
@@ -78,7 +90,12 @@ class PerAssetMLPBody(nn.Module):
         encoding = self.asset_encoder(view)  # [U, A, d]
         pooled = encoding.mean(dim=1)  # [U, d]
         if self.context is not None:
-            context = self.context(encoding).mean(dim=1)  # [U, k]
+            projected = self.context(encoding)  # [U, A, k]
+            if self.context_logits is None:
+                context = projected.mean(dim=1)  # [U, k]
+            else:
+                weights = torch.softmax(self.context_logits, dim=1)  # [k, A]
+                context = torch.einsum("uak,ka->uk", projected, weights)
             broadcast = context.unsqueeze(1).expand(-1, self.n_assets, -1)
             per_asset = torch.cat((encoding, broadcast), dim=-1)
             pooled = torch.cat((pooled, context), dim=-1)

@@ -30,7 +30,7 @@ from ploutos.env.distributions import ActionDist
 from ploutos.errors import ConfigError
 from ploutos.market import Market
 from ploutos.models.mlp import MLPBody
-from ploutos.models.per_asset import PerAssetMLPBody
+from ploutos.models.per_asset import CONTEXT_POOLS, PerAssetMLPBody
 from ploutos.models.transformer import TransformerBody
 from ploutos.obs.compact import CompactObs
 
@@ -184,6 +184,9 @@ def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, space: ActionSpace):
     actor = m.get("actor", "joint")
     if actor not in MLP_ACTORS:
         raise ConfigError("model.actor", f"must be one of {MLP_ACTORS}, got {actor!r}")
+    pool = m.get("context_pool", "mean")  # absent in checkpoints from before the option
+    if pool not in CONTEXT_POOLS:
+        raise ConfigError("model.context_pool", f"must be one of {CONTEXT_POOLS}, got {pool!r}")
     if actor == "joint":
         if _non_negative_int(m, "context_dim"):
             raise ConfigError("model.context_dim", "is read only by model.actor=per_asset")
@@ -199,6 +202,7 @@ def _build_mlp(m: DictConfig, obs_builder: ObsBuilderLike, space: ActionSpace):
         _non_negative_int(m, "context_dim"),
         per_asset_outputs=space.per_asset_outputs,
         cash_output=space.cash_output,
+        context_pool=pool,
     )
 
 
