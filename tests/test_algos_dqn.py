@@ -3,6 +3,7 @@ contract, exploration, resume with the replay buffer, and the action-mode check.
 
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from conftest import compose_config, make_toy_market
 
 from ploutos.algos.dqn import DQN, double_q_targets
+from ploutos.algos.off_policy import adam
 from ploutos.algos.replay import Transitions
 from ploutos.errors import ConfigError
 from ploutos.models.policy import Policy
@@ -135,6 +137,68 @@ def test_resume_with_the_replay_buffer_matches_a_straight_run(replay):
     assert torch.equal(_params(resumed), _params(straight))
     targets = [m.target_q.state_dict() for m in (straight, resumed)]
     assert all(torch.equal(targets[0][k], targets[1][k]) for k in targets[0])
+
+
+def _train(module: DQN, iterations: int) -> list[dict[str, float]]:
+    optimizer = module.configure_optimizers()
+    return [module.run_iteration(optimizer) for _ in range(iterations)]
+
+
+def test_target_table_serves_the_target_nets_values_and_follows_its_updates():
+    # 50 training days <= 3 gradient steps x 32 samples: the table pays for itself.
+    module = DQN(dqn_cfg("algo.target_update_interval=3"), make_toy_market(n_days=120))
+    assert module.use_target_table and len(module.rollout_days) == 50
+    _train(module, 3)
+    builder = module.env.obs_builder
+    batch, _, _ = module.replay.sample(64)
+    direct = module.target_q(batch.next_obs, builder)
+    assert torch.allclose(module.target_values(batch.next_obs, builder), direct, atol=1e-6)
+    # A target update drops the table; the next read encodes the new target weights.
+    count = module.gradient_step_count
+    _train(module, 1)
+    assert module.gradient_step_count // 3 > count // 3  # an update happened
+    moved = module.target_q(batch.next_obs, builder)
+    assert not torch.allclose(moved, direct)
+    assert torch.allclose(module.target_values(batch.next_obs, builder), moved, atol=1e-6)
+    # So does loading other weights into the module.
+    other = DQN(dqn_cfg("algo.target_update_interval=3", "seed=8"), make_toy_market(n_days=120))
+    module.load_state_dict(other.state_dict())
+    assert module.target_table is None
+    again = module.target_values(batch.next_obs, builder)
+    assert torch.allclose(again, other.target_q(batch.next_obs, builder), atol=1e-6)
+
+
+def test_training_with_the_target_table_matches_training_without():
+    market = make_toy_market(n_days=120)
+    runs = []
+    for use_table in (True, False):
+        module = DQN(dqn_cfg("algo.target_update_interval=3"), market)
+        module.use_target_table = use_table
+        runs.append((_train(module, 5), _params(module)))
+    (with_table, params), (without, params_without) = runs
+    assert with_table[-1]["gradient_steps"] == without[-1]["gradient_steps"] > 6
+    pairs = zip(with_table, without, strict=True)
+    losses = [(a["q_loss"], b["q_loss"]) for a, b in pairs if "q_loss" in b]
+    assert len(losses) >= 2
+    assert all(a == pytest.approx(b, rel=1e-5) for a, b in losses)
+    assert torch.allclose(params, params_without, atol=1e-6)
+
+
+def test_fused_adam_takes_adams_steps():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    twin = copy.deepcopy(net)
+    initial = torch.cat([p.detach().flatten() for p in net.parameters()])
+    fused, reference = adam(net.parameters(), 1e-2), torch.optim.Adam(twin.parameters(), 1e-2)
+    x = torch.randn(32, 6)
+    for _ in range(20):
+        for model, opt in ((net, fused), (twin, reference)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    got, want = (torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (net, twin))
+    assert (got - initial).abs().max() > 0.05  # 20 steps of lr 1e-2 moved the weights
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_dqn_refuses_weights_actions():

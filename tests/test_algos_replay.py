@@ -29,10 +29,16 @@ def _transitions(k: int, offset: int = 0, p: int = 3, a: int = 2) -> Transitions
     )
 
 
-@pytest.mark.parametrize("capacity", [1, 5, 8, 37])
-def test_sum_tree_matches_numpy_prefix_sums_through_updates(capacity):
+def _fields(t: Transitions) -> list[torch.Tensor]:
+    return [t.obs.day, t.obs.portfolio, t.actions, t.returns, t.discounts, t.next_obs.day,
+            t.next_obs.portfolio]  # fmt: skip
+
+
+@pytest.mark.parametrize("fanout", [2, 3, 32])
+@pytest.mark.parametrize("capacity", [1, 5, 8, 37, 1000])
+def test_sum_tree_matches_numpy_prefix_sums_through_updates(capacity, fanout):
     rng = np.random.default_rng(capacity)
-    tree = SumTree(capacity, "cpu")
+    tree = SumTree(capacity, "cpu", fanout=fanout)
     ref = np.zeros(capacity)
     for _ in range(6):
         slots = rng.integers(0, capacity, size=4)
@@ -48,16 +54,35 @@ def test_sum_tree_matches_numpy_prefix_sums_through_updates(capacity):
         mass = rng.uniform(0.0, ref.sum(), size=50)
         expected = np.searchsorted(np.cumsum(ref), mass, side="right")
         assert np.array_equal(tree.find(torch.from_numpy(mass)).numpy(), expected)
-    rebuilt = SumTree(capacity, "cpu")
+    rebuilt = SumTree(capacity, "cpu", fanout=fanout)
     rebuilt.rebuild(torch.from_numpy(ref))
     assert torch.equal(rebuilt.tree, tree.tree)  # incremental sums equal a rebuild, bit for bit
 
 
-def test_find_skips_zero_priority_slots_at_boundaries():
-    tree = SumTree(8, "cpu")
+@pytest.mark.parametrize("fanout", [2, 32])
+def test_find_skips_zero_priority_slots_at_boundaries(fanout):
+    tree = SumTree(8, "cpu", fanout=fanout)
     tree.update(torch.tensor([1, 2, 5]), torch.tensor([1.0, 2.0, 4.0]))
     got = tree.find(torch.tensor([0.0, 0.999, 1.0, 2.999, 3.0, 6.9999999]))
     assert got.tolist() == [1, 1, 2, 2, 5, 5]
+    # Mass at (or, by rounding, past) the total lands on the last non-empty slot.
+    assert tree.find(torch.tensor([7.0, 7.0 + 1e-12])).tolist() == [5, 5]
+
+
+def test_wide_tree_finds_what_a_binary_tree_finds():
+    # A million slots, half of them empty in runs: 4 levels at fan-out 32, 20 at fan-out 2.
+    rng = np.random.default_rng(4)
+    values = rng.uniform(0.0, 2.0, size=1_000_000) * (rng.uniform(size=1_000_000) < 0.5)
+    values[100_000:300_000] = 0.0
+    wide, binary = SumTree(1_000_000, "cpu"), SumTree(1_000_000, "cpu", fanout=2)
+    assert len(wide.levels) == 5 and len(binary.levels) == 21
+    for tree in (wide, binary):
+        tree.rebuild(torch.from_numpy(values))
+    assert float(wide.total) == pytest.approx(values.sum(), rel=1e-12)
+    mass = torch.from_numpy(rng.uniform(0.0, values.sum(), size=20_000))
+    slots = wide.find(mass)
+    assert torch.equal(slots, binary.find(mass))
+    assert bool((wide.leaves(slots) > 0).all())
 
 
 def test_prioritized_sampling_frequencies_match_p_alpha():
@@ -134,6 +159,29 @@ def test_state_dict_round_trip_samples_the_same_batches(kind):
     assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
     if kind is PrioritizedReplay:
         assert torch.equal(replay.tree.tree, copy.tree.tree)
+
+
+def test_one_step_window_gives_each_step_at_once_as_the_general_sums_would():
+    gamma, window = 0.99, NStepWindow(1, 0.99)
+    obs = CompactObs(torch.tensor([3, 4, 5]), torch.arange(6.0).view(3, 2))
+    final = CompactObs(torch.tensor([4, 5, 6]), -torch.arange(6.0).view(3, 2))
+    actions = torch.tensor([[0], [1], [2]])
+    rewards = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    terminated, truncated = torch.tensor([False, True, False]), torch.tensor([False, False, True])
+    out = window.push(obs, actions, rewards, terminated, truncated, final)
+    assert window.state_dict() == {}  # nothing waits in a one-step window
+    assert torch.equal(out.returns, rewards.float())
+    # gamma^1 unless terminated; a truncated step bootstraps.
+    assert torch.equal(out.discounts, torch.tensor([gamma, 0.0, gamma], dtype=torch.float32))
+    assert torch.equal(out.next_obs.day, final.day) and torch.equal(out.obs.day, obs.day)
+    # The general window's sums over a window of one step, bit for bit.
+    window.steps = [
+        {"day": obs.day, "portfolio": obs.portfolio, "actions": actions,
+         "rewards": rewards.float(), "terminated": terminated, "done": terminated | truncated,
+         "next_day": final.day, "next_portfolio": final.portfolio}
+    ]  # fmt: skip
+    general = window._oldest()
+    assert all(torch.equal(a, b) for a, b in zip(_fields(out), _fields(general), strict=True))
 
 
 def test_n_step_window_sums_to_the_first_episode_end_by_hand():

@@ -12,6 +12,8 @@ from conftest import compose_config, make_toy_market
 from ploutos.algos.sac import SAC
 from ploutos.errors import ConfigError
 from ploutos.models.policy import Policy
+from ploutos.models.sac import BatchMarket
+from ploutos.obs.compact import CompactObs
 
 
 def sac_cfg(*overrides: str):
@@ -88,6 +90,47 @@ def test_resume_with_the_replay_buffer_matches_a_straight_run():
         for key in ("q_loss", "policy_loss", "alpha", "replay_size"):
             assert a[key] == b[key], key
     assert torch.equal(resumed.log_alpha, straight.log_alpha)
+
+
+class CountingBuilder:
+    """An obs builder that counts its market renderings."""
+
+    def __init__(self, builder) -> None:
+        self.builder, self.renders = builder, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.builder, name)
+
+    def market_view(self, days: torch.Tensor) -> torch.Tensor:
+        self.renders += 1
+        return self.builder.market_view(days)
+
+
+def test_a_shared_batch_market_renders_once_and_encodes_as_each_network_would():
+    module = SAC(sac_cfg(), make_toy_market(n_days=120))
+    policy = module.policy
+    builder = CountingBuilder(module.env.obs_builder)
+    day = torch.tensor([30, 31, 30, 45, 31, 50, 45, 30])
+    obs = CompactObs(day, module.next_obs.portfolio)
+    actions = torch.randn(8, 5)
+    market = BatchMarket(builder, day)
+    targets = module.target_critics
+
+    def evaluate(market: BatchMarket | None) -> list[torch.Tensor]:
+        torch.manual_seed(5)
+        return [
+            *policy.sample(obs, builder, market),
+            policy.q_values(obs, builder, actions, None, market),
+            policy.q_values(obs, builder, actions, targets, market),
+        ]
+
+    shared = evaluate(market)
+    assert builder.renders == 1  # five networks' encodings, one rendering of 4 distinct days
+    alone = evaluate(None)
+    assert builder.renders == 6
+    assert all(torch.equal(a, b) for a, b in zip(shared, alone, strict=True))
+    with pytest.raises(ValueError, match="its own distinct days"):
+        market.market_view(torch.tensor([30, 31]))
 
 
 def test_sac_refuses_discrete_actions():

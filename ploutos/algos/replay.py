@@ -264,6 +264,13 @@ class NStepWindow:
         truncated: torch.Tensor,
         final_obs: CompactObs,
     ) -> Transitions | None:
+        if self.n == 1:
+            # The one-step transition straight away (the window's general sums reduce to it):
+            # the reward, and gamma unless the episode terminated there.
+            keep = 1.0 - terminated.to(torch.float32)
+            return Transitions(
+                obs, actions, rewards.to(torch.float32), self.gamma * keep, final_obs
+            )
         self.steps.append(
             {
                 "day": obs.day,
