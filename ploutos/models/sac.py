@@ -60,7 +60,8 @@ class BatchMarket:
         """net's market encoding per observation [N, ...]."""
         if not net.unique_days:
             return net.encode_market(self.obs_builder, self.day)
-        return net.encode_distinct_days(self, self.days)[self.inverse]
+        # index_select, whose backward (index_add_) costs less than advanced indexing's.
+        return net.encode_distinct_days(self, self.days).index_select(0, self.inverse)
 
 
 def _encode(
