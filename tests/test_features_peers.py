@@ -1,6 +1,7 @@
 """lead_return (ploutos/features/catalog_peers.py): the lagged correlations so far match
-numpy's, the feature is the return of the peer that leads, signed by the lead, it never reads
-the future, and the compact feature set that carries it builds on close-only bars."""
+numpy's, the returns are standardized by the previous days' volatility, the feature is the
+standardized return of the peer that leads, signed by the lead, it never reads the future,
+and the compact feature set that carries it builds on close-only bars."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from omegaconf import OmegaConf
 
 from ploutos.data.bars import Bars
 from ploutos.data.synthetic import synthetic_bars
-from ploutos.features.catalog_peers import lagged_correlations, lead_return
+from ploutos.features.catalog_peers import (
+    Z_CLIP,
+    lagged_correlations,
+    lead_return,
+    standardized_returns,
+)
 from ploutos.features.pipeline import build_features
 from ploutos.features.registry import Inputs
 
@@ -39,6 +45,27 @@ def _bars(log_returns: np.ndarray) -> Bars:
 
 
 MIN_DAYS = 60
+VOL_WINDOW = 20
+
+
+def _standardized_by_hand(ret: np.ndarray) -> np.ndarray:
+    """ret[t] / std(ret[t - VOL_WINDOW .. t - 1], ddof 1), clipped: a loop, not pandas."""
+    out = np.full_like(ret, np.nan)
+    for t in range(VOL_WINDOW + 1, len(ret)):
+        window = ret[t - VOL_WINDOW : t]
+        if np.isfinite(window).all():
+            out[t] = np.clip(ret[t] / window.std(axis=0, ddof=1), -Z_CLIP, Z_CLIP)
+    return out
+
+
+def test_standardized_returns_match_a_loop_and_are_clipped() -> None:
+    r = _led_market()
+    r[250, 1] = 0.2  # a 20-sigma day: winsorized
+    ret = Inputs(_bars(r)).ret1
+    z = standardized_returns(ret, VOL_WINDOW).to_numpy()
+    expected = _standardized_by_hand(ret.to_numpy())
+    np.testing.assert_allclose(z, expected, rtol=1e-12, atol=1e-12)
+    assert z[250, 1] == Z_CLIP and np.isnan(z[: VOL_WINDOW + 1]).all()
 
 
 def test_lagged_correlations_match_numpy() -> None:
@@ -57,15 +84,16 @@ def test_lagged_correlations_match_numpy() -> None:
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_lead_return_is_the_leaders_return_signed_by_the_lead(sign: float) -> None:
     inputs = Inputs(_bars(_led_market(sign=sign)))
-    values = lead_return(inputs, MIN_DAYS).to_numpy()
-    ret = inputs.ret1.to_numpy()
+    values = lead_return(inputs, MIN_DAYS, VOL_WINDOW).to_numpy()
+    z = _standardized_by_hand(inputs.ret1.to_numpy())
     late = slice(200, None)  # enough history for the expanding correlation to find the lead
-    np.testing.assert_allclose(values[late, 2], sign * ret[late, 0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(values[late, 2], sign * z[late, 0], rtol=0, atol=1e-12)
     # The others have no leader: their feature is some peer's return, never their own.
     for a in (0, 1, 3):
-        own = np.isclose(np.abs(values[late, a]), np.abs(ret[late, a]), rtol=0, atol=1e-15)
+        own = np.isclose(np.abs(values[late, a]), np.abs(z[late, a]), rtol=0, atol=1e-12)
         assert own.mean() < 0.05
-    assert np.isnan(values[: MIN_DAYS + 1, 2]).all()
+    warmup = VOL_WINDOW + MIN_DAYS + 1
+    assert np.isnan(values[:warmup, 2]).all() and np.isfinite(values[warmup:, 2]).all()
 
 
 def test_lead_return_ignores_the_future() -> None:
@@ -73,15 +101,15 @@ def test_lead_return_ignores_the_future() -> None:
     t = 300
     future = r.copy()
     future[t + 1 :] = np.random.default_rng(9).normal(0.0, 0.03, future[t + 1 :].shape)
-    before = lead_return(Inputs(_bars(r)), MIN_DAYS).to_numpy()
-    after = lead_return(Inputs(_bars(future)), MIN_DAYS).to_numpy()
+    before = lead_return(Inputs(_bars(r)), MIN_DAYS, VOL_WINDOW).to_numpy()
+    after = lead_return(Inputs(_bars(future)), MIN_DAYS, VOL_WINDOW).to_numpy()
     np.testing.assert_array_equal(after[: t + 1], before[: t + 1])
     assert not np.allclose(after[t + 1 :], before[t + 1 :])
 
 
 def test_one_ticker_has_no_peer() -> None:
     one = Inputs(_bars(_led_market()[:, :1]))
-    assert (lead_return(one, MIN_DAYS).to_numpy() == 0.0).all()
+    assert (lead_return(one, MIN_DAYS, VOL_WINDOW).to_numpy() == 0.0).all()
 
 
 def test_compact_set_builds_on_close_only_bars() -> None:
@@ -90,7 +118,7 @@ def test_compact_set_builds_on_close_only_bars() -> None:
     features = build_features(bars, cfg)
     assert features.skipped == {}
     assert features.n_features == len(cfg.include) == 13
-    assert "lead_ret_60" in features.names
-    assert features.warmup == MIN_DAYS + 1
+    assert "lead_z_60" in features.names
+    assert features.warmup == VOL_WINDOW + MIN_DAYS + 1
     assert np.isfinite(features.values[features.warmup :]).all()
     assert pd.Series(features.names).is_unique

@@ -4,11 +4,16 @@ A lead-lag relation (one ticker's move today anticipates another's tomorrow) is 
 model that looks at each ticker's own features only. `lead_return` gives each ticker the
 latest return of the peer whose returns have led its own most strongly so far, signed by that
 lead's correlation: a one-peer VAR(1) forecast, with no knowledge of which ticker leads or
-whether any does. The lead is measured over every day so far (an expanding window) because a
-lead-lag correlation near 0.2 among ten tickers is too weak for a trailing year: a 252-day
-window names the true leader on under half of the days (the largest of nine noise
-correlations is often above it), all the history on nearly every day after the first
-few hundred.
+whether any does.
+
+Two choices make the leader identifiable from the few hundred days a training split holds:
+- Returns are standardized by each ticker's volatility over the previous `vol_window` days and
+  winsorized at +-3, so calm and stressed days weigh alike. On the planted lead_lag market
+  (10 tickers, strength 0.2, seed 0) this names the true leader on 84% of the training days,
+  against 57% for raw returns, whose correlations the stressed days' large moves dominate.
+- The lead is measured over every day so far (an expanding window): a lead-lag correlation
+  near 0.15 among ten tickers is too weak for a trailing year, whose largest of nine noise
+  correlations is often above it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import pandas as pd
 from ploutos.features.registry import Inputs, register
 
 CLOSE = ("close",)
+# Winsorizing bound of the standardized returns, in standard deviations.
+Z_CLIP = 3.0
 
 
 def _corr(x: pd.DataFrame, y: pd.DataFrame, min_days: int) -> pd.DataFrame:
@@ -51,24 +58,36 @@ def lagged_correlations(returns: pd.DataFrame, min_days: int) -> np.ndarray:
     return out
 
 
+def standardized_returns(ret1: pd.DataFrame, vol_window: int) -> pd.DataFrame:
+    """Each day's return over the ticker's volatility of the `vol_window` days before it,
+    winsorized at +-Z_CLIP (NaN until that window is full)."""
+    vol = ret1.rolling(vol_window, min_periods=vol_window).std().shift(1)
+    return (ret1 / vol.where(vol > 0.0)).clip(-Z_CLIP, Z_CLIP)
+
+
 @register(
     "lead_return",
     needs=CLOSE,
     group="cross_section",
-    params={"min_days": 60},
-    warmup=lambda p: p["min_days"] + 1,
-    label="lead_ret_{min_days}",
+    params={"min_days": 60, "vol_window": 20},
+    # ret1 starts on day 1 and its first full volatility window ends on day vol_window, so the
+    # standardized return starts on vol_window + 1 and the lagged pairs a day later; min_days
+    # of them are needed.
+    warmup=lambda p: p["vol_window"] + p["min_days"] + 1,
+    label="lead_z_{min_days}",
 )
-def lead_return(x: Inputs, min_days: int) -> pd.DataFrame:
-    """sign(c) * today's return of the peer b with the largest |c|, c = the correlation so far
-    of this ticker's returns with b's one day earlier; 0 for a one-ticker universe."""
+def lead_return(x: Inputs, min_days: int, vol_window: int) -> pd.DataFrame:
+    """sign(c) * today's standardized return of the peer b with the largest |c|, c = the
+    correlation so far of this ticker's standardized returns with b's one day earlier; 0 for
+    a one-ticker universe."""
     if x.close.shape[1] == 1:
         return x.close * 0.0
-    corr = lagged_correlations(x.ret1, min_days)
+    z = standardized_returns(x.ret1, vol_window)
+    corr = lagged_correlations(z, min_days)
     strength = np.nan_to_num(np.abs(corr), nan=-1.0)
     best = strength.argmax(axis=2)[..., None]  # [T, A, 1]
     defined = np.take_along_axis(strength, best, axis=2)[..., 0] >= 0.0
     sign = np.sign(np.take_along_axis(np.nan_to_num(corr), best, axis=2)[..., 0])
-    peer_return = np.take_along_axis(x.ret1.to_numpy(), best[..., 0], axis=1)
+    peer_return = np.take_along_axis(z.to_numpy(), best[..., 0], axis=1)
     values = np.where(defined, sign * peer_return, np.nan)
     return pd.DataFrame(values, index=x.close.index, columns=x.close.columns)
