@@ -18,6 +18,7 @@ observations, so its buffer is kept at --sb3-buffer transitions (ours stores com
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -53,9 +54,11 @@ def _sync(device: torch.device) -> None:
 
 def algo_rate(
     cfg: DictConfig, market: Market, iterations: int
-) -> tuple[float, float, float, Algorithm]:
-    """(env steps/s, gradient steps/s, env steps per CPU second, module) over `iterations`
-    timed iterations. CPU seconds (all threads) make a shared machine's figure readable."""
+) -> tuple[float, float, float, float, Algorithm]:
+    """(env steps/s, gradient steps/s, env steps per CPU second, the same at the median
+    iteration's CPU time, module) over `iterations` timed iterations. CPU seconds (all
+    threads) make a shared machine's figure readable; the median also drops the iterations
+    that a neighbour's burst slowed (cache and memory bandwidth are shared too)."""
     module = make_algorithm(cfg, market).to(market.device)
     optimizer = module.configure_optimizers()
     starts = int(cfg.algo.get("learning_starts", 0))
@@ -64,13 +67,17 @@ def algo_rate(
     grads_before = getattr(module, "gradient_step_count", module.iterations)
     _sync(market.device)
     start, cpu_start = time.perf_counter(), time.process_time()
+    cpu_per_iteration = []
     for _ in range(iterations):
+        before = time.process_time()
         module.run_iteration(optimizer)
+        cpu_per_iteration.append(time.process_time() - before)
     _sync(market.device)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     grads = getattr(module, "gradient_step_count", module.iterations) - grads_before
     steps = iterations * module.batch_size
-    return steps / elapsed, grads / elapsed, steps / cpu, module
+    median = module.batch_size / statistics.median(cpu_per_iteration)
+    return steps / elapsed, grads / elapsed, steps / cpu, median, module
 
 
 def _sb3_model(name: str, cfg: DictConfig, market: Market, buffer: int):
@@ -161,11 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.arms.split(","):
         cfg = arm_cfg(ARMS[name])
         cfg.device = args.device
-        rate, grads, per_cpu, module = algo_rate(cfg, market, args.iterations)
+        rate, grads, per_cpu, median, module = algo_rate(cfg, market, args.iterations)
         a = cfg.algo
         print(
             f"{name:<16} {rate:>9,.0f} env steps/s {grads:>8,.1f} gradient steps/s "
-            f"{per_cpu:>9,.0f} per CPU s   "
+            f"{per_cpu:>9,.0f} per CPU s ({median:,.0f} at the median iteration)   "
             f"({a.n_envs} envs x {a.n_steps} steps per iteration"
             f"{f', {a.gradient_steps} x batch {a.batch_size}' if 'gradient_steps' in a else ''})"
         )
