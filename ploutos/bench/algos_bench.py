@@ -161,9 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     market = random_market(args.days, 15, args.features, args.device)
+    model = arm_cfg(()).model  # the model defaults every arm trains (they change over time)
     print(
         f"device {args.device}, torch threads {torch.get_num_threads()}, market {args.days} days"
-        f" x 15 assets x {args.features} features, mlp/v6, {args.iterations} timed iterations"
+        f" x 15 assets x {args.features} features, mlp/v6 (actor {model.get('actor', 'joint')},"
+        f" hidden {list(model.hidden_sizes)}), {args.iterations} timed iterations"
     )
     for name in args.arms.split(","):
         cfg = arm_cfg(ARMS[name])
