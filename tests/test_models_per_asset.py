@@ -180,12 +180,17 @@ def test_the_policy_contract_holds(mode: str, shape: tuple[int, ...], dtype) -> 
     torch.testing.assert_close(policy.action_probs(obs, builder), probs, atol=1e-6, rtol=1e-6)
 
 
-def test_default_actor_is_joint_and_bad_keys_are_refused() -> None:
+def test_default_actor_is_per_asset_mlp_joint_is_the_seeds_and_bad_keys_are_refused() -> None:
     market = make_toy_market(n_days=120, n_assets=3, n_features=5)
     builder = make_obs_builder(OmegaConf.create({"name": "v6", "lookback": 10}), market)
-    model_cfg = OmegaConf.load("conf/model/mlp.yaml")
     space = make_action_space("discrete", 3)
-    assert model_cfg.actor == "joint" and model_cfg.context_dim == 0
+    default = compose_config("train", []).model
+    assert default.actor == "per_asset" and default.context_dim == 0
+    assert type(make_policy(OmegaConf.create({"model": default}), builder, space).body) is (
+        PerAssetMLPBody
+    )
+    model_cfg = compose_config("train", ["model=mlp_joint"]).model
+    assert model_cfg.hidden_sizes == [64, 64]
     policy = make_policy(OmegaConf.create({"model": model_cfg}), builder, space)
     assert type(policy.body) is MLPBody
     for key, value, needle in (

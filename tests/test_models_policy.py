@@ -48,6 +48,8 @@ CASES = [
     ("mlp", "v6", "discrete", {}),
     ("mlp", "v6", "weights", {}),
     ("mlp", "v6", "discrete", {"asset_dim": 0}),
+    ("mlp", "v6", "discrete", {"actor": "joint"}),
+    ("mlp", "v6", "weights", {"actor": "joint"}),
     ("transformer", "v7", "discrete", {}),
     ("transformer", "v7", "weights", {}),
 ]
@@ -92,7 +94,7 @@ def test_market_is_encoded_once_per_distinct_day(model, obs, monkeypatch):
 
 def test_plain_mlp_split_equals_one_layer_over_rendered_observation():
     # asset_dim 0: market part + portfolio part of the first layer == one Linear on render(obs).
-    _, builder, policy = _setup("mlp", "v6", asset_dim=0)
+    _, builder, policy = _setup("mlp", "v6", asset_dim=0, actor="joint")
     obs_batch = _batch(builder)
     body = policy.body
     weight = torch.cat((body.market_in.weight, body.portfolio_in.weight), dim=1)
@@ -143,7 +145,7 @@ def test_orthogonal_init_gains():
 
 
 def test_parameter_counts_and_summary():
-    _, _, policy = _setup("mlp", "v6", hidden_sizes=[32, 32], asset_dim=4)
+    _, _, policy = _setup("mlp", "v6", hidden_sizes=[32, 32], asset_dim=4, actor="joint")
     counts = parameter_counts(policy)
     # asset encoder 5*4+4; market_in (3*4)*64+64; portfolio_in 9*64; trunks 2*(32*32+32);
     # heads 32*9+9 and 32+1.

@@ -42,7 +42,8 @@ def ppo_loss(
     norm_adv: bool,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """CleanRL's PPO objective on one minibatch: (loss, detached stats)."""
-    if norm_adv:
+    # A one-sample minibatch (possible with minibatches by day) has no std: SB3's guard.
+    if norm_adv and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     log_ratio = new_logprob - old_logprob
     ratio = log_ratio.exp()

@@ -113,11 +113,13 @@ class ActorCritic(nn.Module):
         """Market encoding per env [N, ...], computed once per distinct day when sharing."""
         if self._table is not None:
             first, table = self._table
-            return table[day - first]
+            return table.index_select(0, day - first)
         if not self.unique_days:
             return self.body.encode_market(obs_builder.market_view(day))
         days, inverse = torch.unique(day, return_inverse=True)
-        return self.encode_distinct_days(obs_builder, days)[inverse]
+        # index_select, not [inverse]: same values and gradient, its backward is ~40% cheaper
+        # on the CPU (an index_add instead of advanced-indexing's accumulate).
+        return self.encode_distinct_days(obs_builder, days).index_select(0, inverse)
 
     def forward(
         self, obs: CompactObs, obs_builder: ObsBuilderLike
