@@ -56,11 +56,14 @@ def test_reinforce_trains_resumes_and_backtests_through_the_apps(tmp_path: Path)
 
 
 def test_reinforce_learns_a_planted_edge() -> None:
-    """Asset 0 rises 0.5% a day, asset 1 falls: the policy must learn to buy 0 and not 1."""
+    """Asset 0 rises 0.5% a day, asset 1 falls: the policy must learn to buy 0 and not 1.
+    The edge is the asset's identity, not a feature, so the joint MLP (which knows which
+    column is which) learns it; a per-asset head cannot tell the two apart."""
     market = _rising_and_falling_market()
     cfg = compose_config("train", [
-        "algo=reinforce", "ent_coef=0.0", "total_timesteps=20480", "algo.n_envs=32",
-        "algo.n_steps=32", "algo.learning_rate=0.01", "env.episode_days=32", "model.asset_dim=0",
+        "model=mlp_joint", "algo=reinforce", "ent_coef=0.0", "total_timesteps=20480",
+        "algo.n_envs=32", "algo.n_steps=32", "algo.learning_rate=0.01", "env.episode_days=32",
+        "model.asset_dim=0",
     ])  # fmt: skip
     module = make_algorithm(cfg, market)
     optimizer = module.configure_optimizers()

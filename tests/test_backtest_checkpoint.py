@@ -30,6 +30,9 @@ TINY = (
     "data.splits.val_start=2002-01-01",
     "data.splits.test_start=2002-07-01",
     "features=minimal",
+    # The joint MLP: after one iteration its assets' modes already differ, so the tiny policy
+    # trades (a per-asset head starts with nearly the same action for every asset).
+    "model=mlp_joint",
     "model.hidden_sizes=[16,16]",
 )
 

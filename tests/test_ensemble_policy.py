@@ -38,7 +38,10 @@ def market():
 def member(market, obs_cfg, mode: str = "discrete", seed: int = 0, **model_overrides):
     model = "mlp" if obs_cfg.name == "v6" else "transformer"
     model_cfg = OmegaConf.load(f"conf/model/{model}.yaml")
-    model_cfg.update({"hidden_sizes": [16, 16]} if model == "mlp" else SMALL_TRANSFORMER)
+    # v6 members are joint MLPs: the stacked batch (ploutos/ensemble/stacked.py) covers those;
+    # per-asset members are evaluated one by one.
+    model_cfg.update({"hidden_sizes": [16, 16], "actor": "joint"} if model == "mlp"
+                     else SMALL_TRANSFORMER)  # fmt: skip
     model_cfg.update(model_overrides)
     torch.manual_seed(seed)
     space = make_action_space(mode, market.n_assets)
@@ -248,7 +251,9 @@ def test_members_of_other_models_or_shapes_are_not_stacked(market) -> None:
                      "mean_probs")  # fmt: skip
     picked = Ensemble([member(market, V6, seed=s) for s in range(3)], [V6] * 3, "best_val",
                       [0.0, 1.0, 0.0])  # fmt: skip
-    for ensemble in (mixed, wider, picked):
+    per_asset = Ensemble([member(market, V6, seed=s, actor="per_asset") for s in range(2)],
+                         [V6] * 2, "mean_probs")  # fmt: skip
+    for ensemble in (mixed, wider, picked, per_asset):
         with ensemble.market_table(builder, days):
             assert ensemble._stacked is None
     # Unstacked members still combine as before (each member per step).

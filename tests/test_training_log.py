@@ -30,7 +30,8 @@ def test_train_log_of_a_run_with_stdout_in_a_file(tmp_path: Path) -> None:
 
     assert "data: synthetic, 3 tickers x 900 days" in log
     assert "training: 6 iterations x 512 env steps (16 envs x 32 steps) on cpu" in log
-    assert re.search(r"policy: mlp, discrete actions, [\d,]+ trainable parameters", log)
+    summary = r"policy: mlp \(per_asset\), discrete actions, [\d,]+ trainable parameters"
+    assert re.search(summary, log)
     iterations = re.findall(r"iteration (\d)/6 \| env steps ([\d,]+)/3,072 \| env steps/s [\d,]+ "
                             r"\| rollout/ep_rew_mean \S+ \| train/entropy_loss -\S+ "
                             r"\| train/policy_loss \S+ \| train/value_loss \S+ \| approx_kl \S+",

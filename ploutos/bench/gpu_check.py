@@ -173,6 +173,8 @@ def _count_syncs(fn: Callable[[], Any]) -> int:
 
 def _rollout_module(market: Market, n_envs: int, n_steps: int) -> Any:
     cfg = train_bench_cfg("mlp", "v6", n_envs=n_envs, n_steps=n_steps)
+    # The model's 32 minibatches need a batch of 32 samples; these probes use tiny rollouts.
+    cfg.algo.num_minibatches = min(int(cfg.algo.num_minibatches), n_envs * n_steps)
     return make_algorithm(cfg, market).to(market.device)
 
 

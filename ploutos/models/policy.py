@@ -281,7 +281,9 @@ def parameter_summary(policy: ActorCritic) -> str:
     """One line per part, for the training app to print at start."""
     counts = parameter_counts(policy)
     total = counts.pop("total")
-    kind = type(policy.body).__name__.removesuffix("Body").lower()
+    kind = {"PerAssetMLPBody": "mlp (per_asset)"}.get(
+        type(policy.body).__name__, type(policy.body).__name__.removesuffix("Body").lower()
+    )
     lines = [
         f"policy: {kind}, {policy.action_space.name} actions, {total:,} trainable parameters"
     ]
