@@ -52,7 +52,8 @@ class Selection(Callback):
             raise ConfigError(
                 "trainer.select",
                 f"lower_bound ranks by the low end of the Sharpe interval: needs trainer.monitor "
-                f"{SHARPE} and trainer.mode max, got {monitor} / {mode}",
+                f"{SHARPE} and trainer.mode max, got {monitor} / {mode} (to monitor another "
+                f"metric set trainer.select=best, smoothed or last)",
             )
         if not 0.0 < float(smoothing) <= 1.0:
             raise ConfigError("trainer.select_smoothing", f"must be in (0, 1], got {smoothing}")
