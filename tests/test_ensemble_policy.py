@@ -38,8 +38,7 @@ def market():
 def member(market, obs_cfg, mode: str = "discrete", seed: int = 0, **model_overrides):
     model = "mlp" if obs_cfg.name == "v6" else "transformer"
     model_cfg = OmegaConf.load(f"conf/model/{model}.yaml")
-    # v6 members are joint MLPs: the stacked batch (ploutos/ensemble/stacked.py) covers those;
-    # per-asset members are evaluated one by one.
+    # v6 members are joint MLPs unless a test names the actor (both stack, not with each other).
     model_cfg.update({"hidden_sizes": [16, 16], "actor": "joint"} if model == "mlp"
                      else SMALL_TRANSFORMER)  # fmt: skip
     model_cfg.update(model_overrides)
@@ -168,12 +167,14 @@ def test_members_must_act_in_one_space(market) -> None:
 
 @pytest.mark.parametrize("mode", ["discrete", "weights"])
 @pytest.mark.parametrize("n_envs", [1, 40])
-def test_stacked_members_decide_with_each_members_own_numbers(mode, n_envs) -> None:
-    """Inside a market table three v6 MLPs of the default size over 15 assets (the bench's
-    shapes) decide as one batch; every action and probability is bit for bit what each
-    member gives inside its own table, so the batch is what the ensemble uses."""
+@pytest.mark.parametrize(("actor", "hidden"), [("joint", [64, 64]), ("per_asset", [32, 32])])
+def test_stacked_members_decide_with_each_members_own_numbers(mode, n_envs, actor, hidden):
+    """Inside a market table three v6 MLPs of each actor's default size over 15 assets (the
+    bench's shapes) decide as one batch; every action and probability is bit for bit what
+    each member gives inside its own table, so the batch is what the ensemble uses."""
     market = make_toy_market(n_days=120, n_assets=15, n_features=5)
-    policies = [member(market, V6, mode, seed=s, hidden_sizes=[64, 64]) for s in range(3)]
+    policies = [member(market, V6, mode, seed=s, hidden_sizes=hidden, actor=actor)
+                for s in range(3)]  # fmt: skip
     builder = make_obs_builder(V6, market)
     obs = batch(builder, n=n_envs)
     days = torch.arange(builder.min_day, market.n_days)
@@ -182,20 +183,24 @@ def test_stacked_members_decide_with_each_members_own_numbers(mode, n_envs) -> N
         stacked = ensemble._stacked
         assert stacked is not None
         modes = stacked.modes(obs.day, obs.portfolio)
-        probs = stacked.probabilities(obs.day, obs.portfolio)
         values = stacked.values(obs.day, obs.portfolio)
-        for m, policy in enumerate(policies):
-            assert torch.equal(modes[m], policy.act(obs, builder, deterministic=True))
-            assert torch.equal(probs[m], policy.action_probs(obs, builder))
+        own_modes = torch.stack([p.act(obs, builder, deterministic=True) for p in policies])
+        own_probs = torch.stack([policy.action_probs(obs, builder) for policy in policies])
         own_values = torch.stack([policy.value(obs, builder) for policy in policies])
+        torch.testing.assert_close(modes, own_modes, rtol=1e-5, atol=1e-6)
+        # A one-column matmul (the value head, 64 -> 1; the per-asset cash logit) may round
+        # differently batched: the probe finds out, and the ensemble's outputs are the
+        # members' own either way. Everything else is bit for bit.
+        one_column = mode == "weights" and actor == "per_asset"
+        same_probs = torch.equal(stacked.probabilities(obs.day, obs.portfolio), own_probs)
+        assert (same_probs and torch.equal(modes, own_modes)) or one_column
         mixed = ensemble.action_probs(obs, builder)
         value = ensemble.value(obs, builder)
-        # The value head (64 -> 1) may round differently batched (a one-column matmul): the
-        # probe finds out, and the ensemble's value is the members' own either way.
         same_values = torch.equal(values, own_values)
-        assert stacked.exact == {("probabilities", n_envs): True, ("values", n_envs): same_values}
+        expected = {("probabilities", n_envs): same_probs, ("values", n_envs): same_values}
+        assert stacked.exact == expected
         assert torch.equal(value, _mixed(own_values, "discrete"))
-    assert torch.equal(mixed, _mixed(probs, mode))
+    assert torch.equal(mixed, _mixed(own_probs, mode))
     assert ensemble._stacked is None  # the stack lives inside the block only
 
 
@@ -251,9 +256,9 @@ def test_members_of_other_models_or_shapes_are_not_stacked(market) -> None:
                      "mean_probs")  # fmt: skip
     picked = Ensemble([member(market, V6, seed=s) for s in range(3)], [V6] * 3, "best_val",
                       [0.0, 1.0, 0.0])  # fmt: skip
-    per_asset = Ensemble([member(market, V6, seed=s, actor="per_asset") for s in range(2)],
-                         [V6] * 2, "mean_probs")  # fmt: skip
-    for ensemble in (mixed, wider, picked, per_asset):
+    joint_and_per_asset = Ensemble([member(market, V6), member(market, V6, actor="per_asset")],
+                                   [V6] * 2, "mean_probs")  # fmt: skip
+    for ensemble in (mixed, wider, picked, joint_and_per_asset):
         with ensemble.market_table(builder, days):
             assert ensemble._stacked is None
     # Unstacked members still combine as before (each member per step).

@@ -6,9 +6,9 @@ ensembles of `--members` such policies under each rule, on a random market (15 a
 interleave the models; the minimum over `--repeats` rounds is the least disturbed run on a
 shared host, the median is printed beside it. The members' market is shared and each
 window's days are encoded once per member up front (the market table run_backtest opens);
-the members here are v6 MLPs of one shape, so inside that table they decide as one batch
-(ploutos/ensemble/stacked.py) and the extra cost per step is one batched decision and the
-rule.
+the members here are v6 MLPs of one kind and shape (model=mlp: the per-asset actor), so
+inside that table they decide as one batch (ploutos/ensemble/stacked.py) and the extra cost
+per step is one batched decision and the rule.
 """
 
 from __future__ import annotations

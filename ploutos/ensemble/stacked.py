@@ -1,23 +1,24 @@
 """One batched decision for ensemble members of one MLP architecture, inside a market table.
 
-Inside `Ensemble.market_table` each member's market encodings are a table [D, 2H] (its
-ActorCritic table). When the active members are v6 MLPs of one shape (same hidden sizes,
-asset encoder size and action space; only the weights differ, as in a multirun over
-seeds), their tables and decision weights are stacked along a member axis and a step runs
-the members' decisions as one batch: [M, N, ...] tensors, one batched matmul per layer
-(torch.bmm / baddbmm over the member axis) instead of one small matmul per member. A step
-of M members then costs about one member's dispatch overhead, not M of them.
+Inside `Ensemble.market_table` each member's market encodings are a table (its ActorCritic
+table: [D, 2H] for the joint MLP, [D, A + 1, H] for the per-asset one). When the active
+members are v6 MLPs of one kind and shape (same actor, hidden sizes, asset encoder size and
+action space; only the weights differ, as in a multirun over seeds), their tables and
+decision weights are stacked along a member axis and a step runs the members' decisions as
+one batch: [M, N, ...] tensors, one batched matmul per layer (torch.bmm / baddbmm over the
+member axis) instead of one small matmul per member. A step of M members then costs about
+one member's dispatch overhead, not M of them.
 
-The arithmetic is each member's own, operation for operation (MLPBody.decide, then the
-action space's distribution): the first layer's market part read from the member's table
-plus its portfolio part, tanh, the policy trunk and head, per-asset log-softmax, the mode;
-the value trunk runs only when values are asked for. A batched matmul can still round
-differently from the member's own: torch picks its kernel by shape (a small bmm sums in
-another order than mm). So the first step with each batch size N compares the batch's
-output (actions, probabilities or values) with the members' own (torch.equal) and keeps the
-batch for that output and N only if it is bit-identical; otherwise the members run one by
-one as before (the value head, 64 -> 1, rounds differently at N = 1, for example). Copies
-of one checkpoint therefore still act exactly as it does.
+The arithmetic is each member's own, operation for operation (MLPBody.decide or
+PerAssetMLPBody.decide, then the action space's distribution): the first layer's market part
+read from the member's table plus its portfolio part, tanh, the policy trunk and head,
+per-asset log-softmax, the mode; the value trunk runs only when values are asked for. A
+batched matmul can still round differently from the member's own: torch picks its kernel by
+shape (a small bmm sums in another order than mm). So the first step with each batch size N
+compares the batch's output (actions, probabilities or values) with the members' own
+(torch.equal) and keeps the batch for that output and N only if it is bit-identical;
+otherwise the members run one by one as before (the value head, 64 -> 1, rounds differently
+at N = 1, for example). Copies of one checkpoint therefore still act exactly as it does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from torch import nn
 
 from ploutos.env.actions import ActionSpace
 from ploutos.env.distributions import PerAssetCategorical
+from ploutos.models.layers import split_portfolio
 from ploutos.models.mlp import MLPBody
+from ploutos.models.per_asset import PerAssetMLPBody
 from ploutos.models.policy import ActorCritic, ObsBuilderLike
 from ploutos.obs.compact import CompactObs
 
@@ -92,9 +95,13 @@ class StackedMembers:
     @classmethod
     def build(cls, members: Sequence[nn.Module]) -> StackedMembers | None:
         if len(members) < 2 or not all(
-            isinstance(m, ActorCritic) and isinstance(m.body, MLPBody) and m._table is not None
-            for m in members
+            isinstance(m, ActorCritic) and m._table is not None for m in members
         ):
+            return None
+        kinds = {type(m.body) for m in members}
+        if kinds == {PerAssetMLPBody}:
+            return StackedPerAssetMembers.build(members)
+        if kinds != {MLPBody}:
             return None
         bodies: list[MLPBody] = [m.body for m in members]
         tables = [m._table for m in members]  # ActorCritic's open table: (first day, [D, 2H])
@@ -169,3 +176,82 @@ class StackedMembers:
     def _categorical(self, params: torch.Tensor) -> PerAssetCategorical:
         members, n = params.shape[:2]
         return PerAssetCategorical(params.reshape(members, n, self.space.n_assets, -1))
+
+
+class StackedPerAssetMembers(StackedMembers):
+    """StackedMembers for per-asset MLP members (PerAssetMLPBody.decide, batched): the
+    table is [M, D, A + 1, H] (the actor's per-asset rows, then the critic's)."""
+
+    def __init__(
+        self,
+        members: Sequence[ActorCritic],
+        first_day: int,
+        table: torch.Tensor,
+        actor_in: torch.Tensor,
+        critic_in: torch.Tensor,
+        policy: list[Layer],
+        head: list[Layer],
+        cash_head: list[Layer] | None,
+        value: list[Layer],
+    ) -> None:
+        super().__init__(members, first_day, table, critic_in, policy, value)
+        self.n_assets = members[0].body.n_assets
+        self.day_dim = members[0].body.day_dim
+        self.actor_in = actor_in  # [M, H, day + 2 + global]: the actor's first layer
+        self.head = head
+        self.cash_head = cash_head
+
+    @classmethod
+    def build(cls, members: Sequence[ActorCritic]) -> StackedPerAssetMembers | None:
+        bodies: list[PerAssetMLPBody] = [m.body for m in members]
+        tables = [m._table for m in members]
+        if len({first for first, _ in tables}) != 1 or len({t.shape for _, t in tables}) != 1:
+            return None
+        if len({(b.n_assets, b.day_dim, b.cash_head is None) for b in bodies}) != 1:
+            return None
+        if len({(b.pi_in.weight.shape, b.vf_in.weight.shape) for b in bodies}) != 1:
+            return None
+        trunk = _layers([b.pi_trunk for b in bodies])
+        head = _layers([b.pi_head for b in bodies])
+        cash = _layers([b.cash_head for b in bodies]) if bodies[0].cash_head is not None else []
+        value = _layers([b.vf_trunk for b in bodies])
+        value_head = _layers([b.vf_head for b in bodies])
+        if trunk is None or head is None or cash is None or value is None or value_head is None:
+            return None
+        return cls(
+            members,
+            tables[0][0],
+            torch.stack([t for _, t in tables]),
+            torch.stack([b.pi_in.weight.detach() for b in bodies]),
+            torch.stack([b.vf_in.weight.detach() for b in bodies]),
+            trunk,
+            head,
+            cash or None,
+            value + value_head,
+        )
+
+    def params(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N, action dim], as each member's decide: per-asset logits (then the cash one)."""
+        a, d = self.n_assets, self.day_dim
+        market = self.table[:, day - self.first_day]  # [M, N, A + 1, H]
+        members, n = market.shape[:2]
+        per_asset, global_state = split_portfolio(portfolio, a)
+        weight = self.actor_in.transpose(1, 2)  # [M, in, H]
+        state = torch.bmm(per_asset.reshape(1, n * a, 2).expand(members, -1, -1),
+                          weight[:, d : d + 2]).view(members, n, a, -1)  # fmt: skip
+        state = state + torch.bmm(global_state.expand(members, *global_state.shape),
+                                  weight[:, d + 2 :]).unsqueeze(2)  # fmt: skip
+        hidden = _run(self.policy, torch.tanh(market[:, :, :a] + state).flatten(1, 2))
+        outputs = _run(self.head, hidden).view(members, n, a, -1)
+        if self.cash_head is None:
+            return outputs.flatten(2)
+        cash = _run(self.cash_head, hidden.view(members, n, a, -1).mean(dim=2))
+        return torch.cat((outputs.squeeze(-1), cash), dim=-1)
+
+    def values(self, day: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
+        """[M, N]: each member's value."""
+        market = self.table[:, day - self.first_day, self.n_assets]  # [M, N, H]
+        members = market.shape[0]
+        state = torch.bmm(portfolio.expand(members, *portfolio.shape),
+                          self.portfolio_weight[:, :, self.day_dim :].transpose(1, 2))  # fmt: skip
+        return _run(self.value_layers, torch.tanh(market + state)).squeeze(-1)
