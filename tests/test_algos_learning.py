@@ -57,9 +57,12 @@ def test_dqn_learns_a_strong_planted_edge(tmp_path: Path, replay: str) -> None:
 def test_sac_learns_a_strong_planted_edge(tmp_path: Path) -> None:
     # Target weights rebalance every day, so a buy is any day a weight rises: many judged
     # buys, each a small trade.
+    # The joint MLP, as measured: with the per-asset default (model=mlp) SAC beat
+    # buy-and-hold's return by only +0.27 at this budget (its critic reads pooled encodings).
     summary, agent, bh = train_and_judge(
         tmp_path,
         "algo=sac",
+        "model=mlp_joint",
         "env=weights",
         *EDGE,
         "total_timesteps=40000",

@@ -216,6 +216,7 @@ def _rising_and_falling_market():
 def test_learns_to_buy_the_rising_asset():
     market = _rising_and_falling_market()
     overrides = {
+        "model.actor": "joint",  # the edge is the asset's identity: a per-asset head is blind to it
         "ent_coef": 0.0,
         "total_timesteps": 10 * 1024,
         "algo.n_envs": 32,
