@@ -58,7 +58,7 @@ def trained(tmp_path_factory) -> Path:
         cfg = compose_config(
             "train",
             [*TINY, f"trainer.output_dir={out}", "logger=many", "total_timesteps=1024",
-             "eval_freq=512"],
+             "eval_freq=512", "trainer.select=best"],  # the counter below tracks eval/sharpe
         )  # fmt: skip
         train_run(cfg)
         wandb.teardown()  # as at the process's exit: the run file is complete on disk
