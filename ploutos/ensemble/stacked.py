@@ -59,6 +59,21 @@ def _layers(sequences: Sequence[nn.Module]) -> list[Layer] | None:
     return layers
 
 
+def _stacked_layers(bodies: Sequence[nn.Module], names: Sequence[str]) -> list[list[Layer]] | None:
+    """_layers of the bodies' modules of each name, or None when any of them differ."""
+    stacks = [_layers([getattr(body, name) for body in bodies]) for name in names]
+    return None if any(stack is None for stack in stacks) else stacks
+
+
+def _shared_table(members: Sequence[ActorCritic]) -> tuple[int, torch.Tensor] | None:
+    """(first day, [M, D, ...]) of the members' open market tables (ActorCritic._table), or
+    None when they start on different days or differ in shape."""
+    tables = [m._table for m in members]
+    if len({first for first, _ in tables}) != 1 or len({t.shape for _, t in tables}) != 1:
+        return None
+    return tables[0][0], torch.stack([t for _, t in tables])
+
+
 def _run(layers: list[Layer], x: torch.Tensor) -> torch.Tensor:
     for layer in layers:
         if layer is None:
@@ -104,21 +119,16 @@ class StackedMembers:
         if kinds != {MLPBody}:
             return None
         bodies: list[MLPBody] = [m.body for m in members]
-        tables = [m._table for m in members]  # ActorCritic's open table: (first day, [D, 2H])
-        if len({first for first, _ in tables}) != 1 or len({t.shape for _, t in tables}) != 1:
+        table = _shared_table(members)  # [M, D, 2H]
+        if table is None or len({tuple(b.portfolio_in.weight.shape) for b in bodies}) != 1:
             return None
-        if len({tuple(b.portfolio_in.weight.shape) for b in bodies}) != 1:
+        stacks = _stacked_layers(bodies, ("pi_trunk", "pi_head", "vf_trunk", "vf_head"))
+        if stacks is None:
             return None
-        policy = _layers([b.pi_trunk for b in bodies])
-        policy_head = _layers([b.pi_head for b in bodies])
-        value = _layers([b.vf_trunk for b in bodies])
-        value_head = _layers([b.vf_head for b in bodies])
-        if policy is None or policy_head is None or value is None or value_head is None:
-            return None
+        policy, policy_head, value, value_head = stacks
         return cls(
             members,
-            tables[0][0],
-            torch.stack([t for _, t in tables]),
+            *table,
             torch.stack([b.portfolio_in.weight.detach() for b in bodies]),
             policy + policy_head,
             value + value_head,
@@ -188,13 +198,14 @@ class StackedPerAssetMembers(StackedMembers):
         first_day: int,
         table: torch.Tensor,
         actor_in: torch.Tensor,
-        critic_in: torch.Tensor,
+        critic_portfolio: torch.Tensor,
         policy: list[Layer],
         head: list[Layer],
         cash_head: list[Layer] | None,
         value: list[Layer],
     ) -> None:
-        super().__init__(members, first_day, table, critic_in, policy, value)
+        # portfolio_weight: the portfolio columns of the critic's first layer [M, H, P].
+        super().__init__(members, first_day, table, critic_portfolio, policy, value)
         self.n_assets = members[0].body.n_assets
         self.day_dim = members[0].body.day_dim
         self.actor_in = actor_in  # [M, H, day + 2 + global]: the actor's first layer
@@ -204,29 +215,27 @@ class StackedPerAssetMembers(StackedMembers):
     @classmethod
     def build(cls, members: Sequence[ActorCritic]) -> StackedPerAssetMembers | None:
         bodies: list[PerAssetMLPBody] = [m.body for m in members]
-        tables = [m._table for m in members]
-        if len({first for first, _ in tables}) != 1 or len({t.shape for _, t in tables}) != 1:
+        table = _shared_table(members)  # [M, D, A + 1, H]
+        shapes = {(b.n_assets, b.day_dim, b.cash_head is None, b.pi_in.weight.shape,
+                   b.vf_in.weight.shape) for b in bodies}  # fmt: skip
+        if table is None or len(shapes) != 1:
             return None
-        if len({(b.n_assets, b.day_dim, b.cash_head is None) for b in bodies}) != 1:
+        names = ["pi_trunk", "pi_head", "vf_trunk", "vf_head"]
+        if bodies[0].cash_head is not None:
+            names.append("cash_head")
+        stacks = _stacked_layers(bodies, names)
+        if stacks is None:
             return None
-        if len({(b.pi_in.weight.shape, b.vf_in.weight.shape) for b in bodies}) != 1:
-            return None
-        trunk = _layers([b.pi_trunk for b in bodies])
-        head = _layers([b.pi_head for b in bodies])
-        cash = _layers([b.cash_head for b in bodies]) if bodies[0].cash_head is not None else []
-        value = _layers([b.vf_trunk for b in bodies])
-        value_head = _layers([b.vf_head for b in bodies])
-        if trunk is None or head is None or cash is None or value is None or value_head is None:
-            return None
+        trunk, head, value, value_head, *cash = stacks
+        day_dim = bodies[0].day_dim
         return cls(
             members,
-            tables[0][0],
-            torch.stack([t for _, t in tables]),
+            *table,
             torch.stack([b.pi_in.weight.detach() for b in bodies]),
-            torch.stack([b.vf_in.weight.detach() for b in bodies]),
+            torch.stack([b.vf_in.weight.detach()[:, day_dim:] for b in bodies]),
             trunk,
             head,
-            cash or None,
+            cash[0] if cash else None,
             value + value_head,
         )
 
@@ -253,5 +262,5 @@ class StackedPerAssetMembers(StackedMembers):
         market = self.table[:, day - self.first_day, self.n_assets]  # [M, N, H]
         members = market.shape[0]
         state = torch.bmm(portfolio.expand(members, *portfolio.shape),
-                          self.portfolio_weight[:, :, self.day_dim :].transpose(1, 2))  # fmt: skip
+                          self.portfolio_weight.transpose(1, 2))  # fmt: skip
         return _run(self.value_layers, torch.tanh(market + state)).squeeze(-1)
