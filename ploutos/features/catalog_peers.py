@@ -10,7 +10,8 @@ Two choices make the leader identifiable from the few hundred days a training sp
 - Returns are standardized by each ticker's volatility over the previous `vol_window` days and
   winsorized at +-3, so calm and stressed days weigh alike. On the planted lead_lag market
   (10 tickers, strength 0.2, seed 0) this names the true leader on 84% of the training days,
-  against 57% for raw returns, whose correlations the stressed days' large moves dominate.
+  against 58% for raw returns, whose correlations the stressed days' large moves dominate
+  (scripts/lead_lag_diagnostics.py).
 - The lead is measured over every day so far (an expanding window): a lead-lag correlation
   near 0.15 among ten tickers is too weak for a trailing year, whose largest of nine noise
   correlations is often above it.
