@@ -3,7 +3,6 @@ contract, exploration, resume with the replay buffer, and the action-mode check.
 
 from __future__ import annotations
 
-import copy
 import io
 
 import pytest
@@ -11,7 +10,6 @@ import torch
 from conftest import compose_config, make_toy_market
 
 from ploutos.algos.dqn import DQN, double_q_targets
-from ploutos.algos.off_policy import adam
 from ploutos.algos.replay import Transitions
 from ploutos.errors import ConfigError
 from ploutos.models.policy import Policy
@@ -182,23 +180,6 @@ def test_training_with_the_target_table_matches_training_without():
     assert len(losses) >= 2
     assert all(a == pytest.approx(b, rel=1e-5) for a, b in losses)
     assert torch.allclose(params, params_without, atol=1e-6)
-
-
-def test_fused_adam_takes_adams_steps():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-    twin = copy.deepcopy(net)
-    initial = torch.cat([p.detach().flatten() for p in net.parameters()])
-    fused, reference = adam(net.parameters(), 1e-2), torch.optim.Adam(twin.parameters(), 1e-2)
-    x = torch.randn(32, 6)
-    for _ in range(20):
-        for model, opt in ((net, fused), (twin, reference)):
-            opt.zero_grad()
-            model(x).square().mean().backward()
-            opt.step()
-    got, want = (torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (net, twin))
-    assert (got - initial).abs().max() > 0.05  # 20 steps of lr 1e-2 moved the weights
-    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_dqn_refuses_weights_actions():

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from ploutos.algos.config import positive_floats, positive_ints, unit_interval
-from ploutos.algos.off_policy import OffPolicyAlgorithm, adam
+from ploutos.algos.off_policy import OffPolicyAlgorithm
+from ploutos.algos.optim import adam
 from ploutos.algos.replay import Transitions
 from ploutos.env.types import N_DISCRETE_ACTIONS
 from ploutos.errors import ConfigError

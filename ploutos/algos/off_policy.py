@@ -11,7 +11,6 @@ leaves the buffer out of checkpoints (a resume then refills it from scratch).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from contextlib import nullcontext
 from types import SimpleNamespace
 from typing import Any
@@ -26,13 +25,6 @@ from ploutos.errors import ConfigError
 from ploutos.obs.compact import CompactObs
 
 REPLAYS = ("uniform", "prioritized")
-
-
-def adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel: one pass over all parameters per step, where the default
-    on CPU runs a dozen small ops per parameter tensor (4x the time on these small nets).
-    It computes Adam's update up to float rounding (tests/test_algos_dqn.py)."""
-    return torch.optim.Adam(params, lr=lr, fused=True)
 
 
 class OffPolicyAlgorithm(Algorithm):

@@ -21,6 +21,7 @@ from ploutos.algos.config import (
 )
 from ploutos.algos.minibatches import day_minibatches, shuffled_minibatches
 from ploutos.algos.on_policy import OnPolicyAlgorithm
+from ploutos.algos.optim import adam
 from ploutos.errors import ConfigError
 
 LOSS_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
@@ -89,9 +90,7 @@ class PPO(OnPolicyAlgorithm):
         booleans(algo, ("clip_vloss", "norm_adv"), optional=("minibatch_by_day",))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(
-            self.policy.parameters(), lr=float(self.cfg.algo.learning_rate), eps=1e-5
-        )
+        return adam(self.policy.parameters(), float(self.cfg.algo.learning_rate), eps=1e-5)
 
     def update(
         self, optimizer: torch.optim.Optimizer, advantages: torch.Tensor, returns: torch.Tensor

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from ploutos.algos.config import non_negative_floats, positive_floats
 from ploutos.algos.on_policy import OnPolicyAlgorithm
+from ploutos.algos.optim import adam
 
 
 class Reinforce(OnPolicyAlgorithm):
@@ -26,7 +27,7 @@ class Reinforce(OnPolicyAlgorithm):
         positive_floats(algo, ("max_grad_norm",))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.policy.parameters(), lr=float(self.cfg.algo.learning_rate))
+        return adam(self.policy.parameters(), float(self.cfg.algo.learning_rate))
 
     def update(
         self, optimizer: torch.optim.Optimizer, advantages: torch.Tensor, returns: torch.Tensor

@@ -23,7 +23,8 @@ import torch
 from omegaconf import DictConfig
 
 from ploutos.algos.config import positive_floats
-from ploutos.algos.off_policy import OffPolicyAlgorithm, adam
+from ploutos.algos.off_policy import OffPolicyAlgorithm
+from ploutos.algos.optim import adam
 from ploutos.errors import ConfigError
 from ploutos.models.sac import BatchMarket, SquashedGaussianPolicy
 from ploutos.obs.compact import CompactObs
