@@ -1,6 +1,7 @@
 """lead_return (ploutos/features/catalog_peers.py): the lagged correlations so far match
 numpy's, the returns are standardized by the previous days' volatility, the feature is the
-standardized return of the peer that leads, signed by the lead, it never reads the future,
+standardized return of the peer that leads, signed by the lead, it shows 0 for a lead whose
+t statistic (checked against scipy's Pearson test) is below min_t, it never reads the future,
 and the compact feature set that carries it builds on close-only bars."""
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from scipy import stats
 
 from ploutos.data.bars import Bars
 from ploutos.data.synthetic import synthetic_bars
 from ploutos.features.catalog_peers import (
     Z_CLIP,
     lagged_correlations,
+    lagged_pair_counts,
     lead_return,
+    lead_t_stat,
     standardized_returns,
 )
 from ploutos.features.pipeline import build_features
@@ -94,6 +98,40 @@ def test_lead_return_is_the_leaders_return_signed_by_the_lead(sign: float) -> No
         assert own.mean() < 0.05
     warmup = VOL_WINDOW + MIN_DAYS + 1
     assert np.isnan(values[:warmup, 2]).all() and np.isfinite(values[warmup:, 2]).all()
+
+
+def test_pair_counts_and_t_stat_match_a_loop_and_scipy() -> None:
+    ret = Inputs(_bars(_led_market())).ret1.to_numpy().copy()
+    ret[100:130, 3] = np.nan  # a gap in one ticker
+    frame = pd.DataFrame(ret)
+    counts = lagged_pair_counts(frame)
+    corr = lagged_correlations(frame, MIN_DAYS)
+    t = 300
+    for a, b in ((2, 0), (3, 1), (1, 3)):
+        x, y = ret[1 : t + 1, a], ret[: t, b]  # a on day s, b on day s - 1, s <= t
+        both = np.isfinite(x) & np.isfinite(y)
+        assert counts[t, a, b] == both.sum()
+        result = stats.pearsonr(x[both], y[both])
+        assert corr[t, a, b] == pytest.approx(result.statistic, abs=1e-9)
+        t_stat = lead_t_stat(np.array(corr[t, a, b]), np.array(counts[t, a, b]))
+        p_value = 2.0 * stats.t.sf(t_stat, both.sum() - 2)
+        assert p_value == pytest.approx(result.pvalue, rel=1e-6, abs=1e-12)
+
+
+def test_an_unproven_lead_reads_as_no_lead() -> None:
+    inputs = Inputs(_bars(_led_market()))
+    shown = lead_return(inputs, MIN_DAYS, VOL_WINDOW).to_numpy()
+    gated = lead_return(inputs, MIN_DAYS, VOL_WINDOW, min_t=3.0).to_numpy()
+    late = slice(200, None)
+    # Ticker 2's lead (0.8 of ticker 0's return) is proven: the feature is unchanged.
+    np.testing.assert_array_equal(gated[late, 2], shown[late, 2])
+    # The noise tickers' best peers are chance correlations: almost always shown as 0.
+    for a in (0, 1, 3):
+        assert (gated[late, a] == 0.0).mean() > 0.9
+        kept = gated[late, a] != 0.0
+        np.testing.assert_array_equal(gated[late, a][kept], shown[late, a][kept])
+    # The warm-up is untouched: NaN stays NaN, so the feature starts on the same day.
+    np.testing.assert_array_equal(np.isnan(gated), np.isnan(shown))
 
 
 def test_lead_return_ignores_the_future() -> None:
