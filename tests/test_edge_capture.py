@@ -130,6 +130,25 @@ def test_backtest_of_a_planted_checkpoint_has_edge_capture(tmp_path: Path) -> No
     assert ORACLE not in run_backtest(model, "test", baselines=["cash"], n_boot=50).metrics
 
 
+def test_a_best_ckpt_that_is_the_last_one_is_backtested_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ckpt, _ = tiny_checkpoint(tmp_path / "a", "data.signal=lead_lag", "data.signal_strength=0.3")
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    for name in ("best.ckpt", "last.ckpt"):  # what trainer.select=last writes
+        shutil.copy(ckpt, run / name)
+    out = tmp_path / "bt"
+    cfg = compose_config("backtest", [f"ckpt={run / 'best.ckpt'}", "n_boot=20",
+                                      "baselines=[oracle]"])
+    with caplog.at_level(logging.INFO, logger="ploutos"):
+        backtest_app(cfg, out)
+    doc = json.loads((out / "metrics.json").read_text())
+    assert "last_checkpoint" not in doc and doc["env_steps"] == 512
+    assert "best.ckpt is the run's last checkpoint (512 env steps)" in caplog.text
+    assert "selected checkpoint beside" not in caplog.text
+
+
 @pytest.mark.slow
 def test_backtest_reports_edge_capture_and_the_last_checkpoint(
     tmp_path: Path, caplog: pytest.LogCaptureFixture

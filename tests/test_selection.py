@@ -72,6 +72,17 @@ def test_bad_rules_are_refused() -> None:
         Selection("smoothed", smoothing=0.0)
 
 
+def test_early_stopping_under_the_last_rule_is_refused() -> None:
+    from ploutos.training.validate import validate_training
+
+    validate_training(compose_config("train", ["early_stopping.enabled=true",
+                                               "trainer.select=best"]))  # fmt: skip
+    cfg = compose_config("train", ["early_stopping.enabled=true"])  # select=last, the default
+    with pytest.raises(ConfigError, match=r"^early_stopping.enabled: trainer.select=last .*"
+                                          r"never stop"):  # fmt: skip
+        validate_training(cfg)
+
+
 def test_interval_sits_beside_the_sharpe_ratio() -> None:
     rng = np.random.default_rng(3)
     equity = 1e5 * np.cumprod(np.r_[1.0, 1.0 + rng.normal(0.001, 0.01, 300)])

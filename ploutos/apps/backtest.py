@@ -51,6 +51,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Path]:
         model, *others = load_checkpoints([ckpt, *([beside] if beside else [])],
                                           device=str(cfg.device))
         last = others[0] if others else None
+        if last is not None and last.env_steps == model.env_steps:
+            # trainer.select=last (the default): best.ckpt is the last checkpoint, shown once.
+            log.info("%s is the run's last checkpoint (%s env steps)", Path(ckpt).name,
+                     f"{model.env_steps:,}")
+            last = None
         extra = {"checkpoint": str(model.path), "env_steps": model.env_steps, "model": model.name}
     else:
         model = ensemble_for_backtest(

@@ -35,6 +35,12 @@ def validate_training(cfg: DictConfig) -> None:
         raise ConfigError(
             "trainer.log_every_n_iterations", f"must be >= 1, got {tr.log_every_n_iterations}"
         )
+    if cfg.early_stopping.enabled and tr.get("select", "best") == "last":
+        raise ConfigError(
+            "early_stopping.enabled",
+            "trainer.select=last makes every evaluation the best so far, so it would never "
+            "stop: set trainer.select=best, smoothed or lower_bound",
+        )
     if tr.eval_split not in ("train", "val", "test"):
         raise ConfigError("trainer.eval_split", f"must be train, val or test; got {tr.eval_split}")
     if tr.eval_split == "test":
