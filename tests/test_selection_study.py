@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ploutos.studies.selection_study import markdown, rule_checkpoints, summarize
+from ploutos.studies.selection_study import (
+    markdown,
+    market_label,
+    rule_checkpoints,
+    summarize,
+)
 
 
 def fake_run(tmp_path: Path) -> tuple[Path, dict]:
@@ -62,3 +67,10 @@ def test_summary_averages_over_seeds() -> None:
     text = markdown(table)
     assert "| lead_lag | best | 2 | +1.50 | +3.00 | 0.50 | +0.00 |" in text
     assert "| none | best | 1 | +0.20 | n/a | n/a | -0.20 |" in text
+
+
+def test_rows_are_labelled_by_planted_kind_or_by_fold() -> None:
+    assert market_label({"source": "synthetic", "signal": "lead_lag"}) == "lead_lag"
+    assert market_label({"source": "synthetic"}) == "ts_momentum"
+    fold = {"source": "sample", "splits": {"val_start": "2011-01-01", "test_start": "2014-01-01"}}
+    assert market_label(fold) == "sample test 2014-01-01"

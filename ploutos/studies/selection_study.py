@@ -156,6 +156,14 @@ def job_rows(job_dir: Path, summary: dict[str, Any], n_boot: int) -> list[dict[s
     return rows
 
 
+def market_label(data: dict[str, Any]) -> str:
+    """The table's `signal` column: the planted kind of a synthetic market; for any other
+    source its name and test start (a walk-forward fold of the bundled data)."""
+    if data.get("source", "synthetic") == "synthetic":
+        return str(data.get("signal") or "ts_momentum")  # configs before the kinds had one
+    return f"{data.get('source')} test {(data.get('splits') or {}).get('test_start')}"
+
+
 def selection_study(root: Path, n_boot: int = 1000) -> pd.DataFrame:
     """Backtest every rule's pick of every finished run under `root`; write the report."""
     rows = []
@@ -164,7 +172,7 @@ def selection_study(root: Path, n_boot: int = 1000) -> pd.DataFrame:
             continue
         data = job.config.get("data") or {}
         for row in job_rows(job.job_dir, job.summary, n_boot):
-            rows.append({"signal": data.get("signal", "ts_momentum"),
+            rows.append({"signal": market_label(data),
                          "seed": job.config.get("seed"), "job": job.name, **row})
     runs = pd.DataFrame(rows)
     table = summarize(runs)
