@@ -57,7 +57,9 @@ def run_evaluations(
         wait(list(dashboards._drawn))  # the fake drawing is instant; nothing stays in flight
     dashboards.on_train_end(trainer, None)
     assert budget.drawn == len(drawn)
-    assert budget.spent == pytest.approx(cost * len(drawn), abs=1e-3)  # + run.log's microseconds
+    # The drawings' cost plus run.log's own CPU time (the thread's, measured): about a
+    # millisecond over a run, more on a loaded host, never a drawing's worth.
+    assert cost * len(drawn) <= budget.spent < cost * len(drawn) + 0.05
     return drawn
 
 
