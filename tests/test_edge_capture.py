@@ -130,20 +130,29 @@ def test_backtest_of_a_planted_checkpoint_has_edge_capture(tmp_path: Path) -> No
     assert ORACLE not in run_backtest(model, "test", baselines=["cash"], n_boot=50).metrics
 
 
+def _backtest_best_beside_last(
+    tmp_path: Path, best: Path, last: Path, caplog: pytest.LogCaptureFixture, *overrides: str
+) -> tuple[dict, Path]:
+    """Lay best and last out as a run's checkpoints, backtest best.ckpt with the app (logs
+    captured); return metrics.json and the checkpoints folder."""
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    shutil.copy(best, run / "best.ckpt")
+    shutil.copy(last, run / "last.ckpt")
+    out = tmp_path / "bt"
+    cfg = compose_config("backtest", [f"ckpt={run / 'best.ckpt'}", *overrides])
+    with caplog.at_level(logging.INFO, logger="ploutos"):
+        backtest_app(cfg, out)
+    return json.loads((out / "metrics.json").read_text()), run
+
+
 def test_a_best_ckpt_that_is_the_last_one_is_backtested_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     ckpt, _ = tiny_checkpoint(tmp_path / "a", "data.signal=lead_lag", "data.signal_strength=0.3")
-    run = tmp_path / "run" / "checkpoints"
-    run.mkdir(parents=True)
-    for name in ("best.ckpt", "last.ckpt"):  # what trainer.select=last writes
-        shutil.copy(ckpt, run / name)
-    out = tmp_path / "bt"
-    cfg = compose_config("backtest", [f"ckpt={run / 'best.ckpt'}", "n_boot=20",
-                                      "baselines=[oracle]"])
-    with caplog.at_level(logging.INFO, logger="ploutos"):
-        backtest_app(cfg, out)
-    doc = json.loads((out / "metrics.json").read_text())
+    # best.ckpt and last.ckpt the same checkpoint: what trainer.select=last writes.
+    doc, _ = _backtest_best_beside_last(tmp_path, ckpt, ckpt, caplog, "n_boot=20",
+                                        "baselines=[oracle]")  # fmt: skip
     assert "last_checkpoint" not in doc and doc["env_steps"] == 512
     assert "best.ckpt is the run's last checkpoint (512 env steps)" in caplog.text
     assert "selected checkpoint beside" not in caplog.text
@@ -156,16 +165,8 @@ def test_backtest_reports_edge_capture_and_the_last_checkpoint(
     planted = ("data.signal=lead_lag", "data.signal_strength=0.3")
     best, _ = tiny_checkpoint(tmp_path / "a", *planted)
     last, _ = tiny_checkpoint(tmp_path / "b", *planted, iterations=2)
-    run = tmp_path / "run" / "checkpoints"
-    run.mkdir(parents=True)
-    shutil.copy(best, run / "best.ckpt")
-    shutil.copy(last, run / "last.ckpt")
-    out = tmp_path / "bt"
-    cfg = compose_config("backtest", [f"ckpt={run / 'best.ckpt'}", "n_boot=100",
-                                      "baselines=[buy_and_hold,oracle]"])
-    with caplog.at_level(logging.INFO, logger="ploutos"):
-        backtest_app(cfg, out)
-    doc = json.loads((out / "metrics.json").read_text())
+    doc, run = _backtest_best_beside_last(tmp_path, best, last, caplog, "n_boot=100",
+                                          "baselines=[buy_and_hold,oracle]")  # fmt: skip
     strategies = doc["strategies"]
     assert list(strategies) == [AGENT, "buy_and_hold", ORACLE]
     oracle_sharpe = strategies[ORACLE]["sharpe"]
