@@ -91,6 +91,10 @@ def test_round_trip_gives_identical_actions_and_backtest(trained) -> None:
     b = run_backtest(in_memory, baselines=(), n_boot=50)
     np.testing.assert_array_equal(a.runs[AGENT][0].equity, b.runs[AGENT][0].equity)
     assert a.metrics[AGENT]["trades"] > 0  # a policy that does something, not a flat line
+    # The settings record the call's arguments (the loop's decision days once shadowed `days`).
+    assert a.settings["days"] is None and a.settings["episodes"] is None
+    windowed = run_backtest(loaded, episodes=2, days=20, baselines=(), n_boot=50)
+    assert (windowed.settings["episodes"], windowed.settings["days"]) == (2, 20)
 
 
 def test_changed_data_is_refused(trained, tmp_path: Path) -> None:

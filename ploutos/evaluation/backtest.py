@@ -279,8 +279,8 @@ def run_backtest(
             # The policy's market table (an ActorCritic's, an ensemble's) encodes the window's
             # decision days once up front instead of once a step, as evaluate_policy does.
             table = getattr(policy, "market_table", None)
-            days = torch.arange(max(w.start, builder.min_day), w.stop, device=mkt.device)
-            with table(builder, days) if table else nullcontext():
+            decision_days = torch.arange(max(w.start, builder.min_day), w.stop, device=mkt.device)
+            with table(builder, decision_days) if table else nullcontext():
                 log = run_policy(agent_policy_fn(policy, builder), mkt, eval_cfg, split=w.name)
             runs[AGENT].append(
                 WindowRun(
