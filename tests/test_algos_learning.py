@@ -27,6 +27,26 @@ def test_a2c_learns_a_strong_planted_edge(tmp_path: Path) -> None:
     assert agent["buy_good"] + agent["buy_bad"] >= 50
 
 
+@pytest.mark.slow
+def test_a2c_learns_a_weaker_edge_over_more_assets(tmp_path: Path) -> None:
+    # Ten assets and half the signal, three times the fast test's steps.
+    summary, agent, bh = train_and_judge(
+        tmp_path,
+        "algo=a2c",
+        *EDGE,
+        "data.n_assets=10",
+        "data.signal_strength=0.5",
+        "total_timesteps=300000",
+        "algo.n_envs=256",
+        "checkpoint_freq=300000",
+    )
+    assert summary["status"] == "completed"
+    assert agent["total_return"] > bh["total_return"] + 3.0  # measured + 9.4
+    assert agent["sharpe"] > bh["sharpe"] + 4.0  # measured + 6.9
+    assert agent["buy_quality"] > 0.58  # measured 0.624
+    assert agent["buy_good"] + agent["buy_bad"] >= 500  # measured 1,558
+
+
 # DQN at gamma 0.5 (the edge is one day ahead, see the slow test) and a short warm-up.
 DQN_EDGE = (
     "algo=dqn",
