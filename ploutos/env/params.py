@@ -26,7 +26,7 @@ class EnvParams:
     action_mode: str = "discrete"
     initial_cash: float = 100_000.0
     episode_days: int | None = 252  # None: every episode runs to the end of the split
-    buy_fraction: float = 0.1
+    buy_fraction: float = 0.2
     max_position_weight: float = 0.25
     sell_fraction: float = 1.0
     commission_bps: float = 5.0
