@@ -92,6 +92,25 @@ def test_reads_jobs_and_swept_keys(multirun: Path):
     assert jobs[0].backtest == {"sharpe": 0.3, "total_return": 0.2}
 
 
+def test_last_checkpoint_figures_when_the_backtest_showed_it_once(tmp_path: Path):
+    """A backtest of best.ckpt that is the run's last checkpoint writes no last_checkpoint
+    section (it shows the checkpoint once): its own figures are last.ckpt's. A selected
+    checkpoint from earlier in the run gives none without the section."""
+    root = tmp_path / "sweep"
+    for num, steps in ((0, 4096), (1, 2048)):
+        job = make_job(root, num, [f"seed={num}"], num, (0.5, 1.0), test=0.3 + num)
+        path = job / "backtest" / "metrics.json"
+        doc = json.loads(path.read_text())
+        path.write_text(json.dumps({**doc, "env_steps": steps}))  # the run ends at 4096
+    first, second = read_multirun(root)
+    assert first.last_checkpoint["env_steps"] == 4096
+    assert first.last_checkpoint["metrics"]["sharpe"] == 0.3
+    assert second.last_checkpoint is None
+    frame = build_report(root, out_dir=tmp_path / "report").jobs.set_index("job")
+    assert frame.loc["0", "test_last_sharpe"] == pytest.approx(0.3)
+    assert math.isnan(frame.loc["1", "test_last_sharpe"])
+
+
 def test_tables_spread_over_seeds_and_verdict(multirun: Path):
     report = build_report(multirun)
     configs = report.configs.set_index("config")

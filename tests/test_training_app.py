@@ -122,7 +122,7 @@ def test_early_stopping_counts_evaluations(
         tmp_path,
         "eval_freq=512",
         "trainer.monitor=eval/days",
-        "trainer.select=best",  # lower_bound (the default) ranks by Sharpe only
+        "trainer.select=best",  # last (the default) would never stop
         "early_stopping.enabled=true",
         f"early_stopping.max_no_improvement_evals={patience}",
         f"early_stopping.min_evals={min_evals}",

@@ -106,17 +106,30 @@ def read_job(job_dir: Path) -> JobRecord:
     doc = _backtest_doc(job_dir)
     strategies = _strategies(doc)
     h1 = _strategies(_read_json(job_dir / STUDY_BACKTEST_H1 / BACKTEST_METRICS)).get("agent")
+    summary = _read_json(job_dir / SUMMARY)
     return JobRecord(
         job_dir=job_dir,
         overrides=parse_overrides(overrides or []),
         config=config,
-        summary=_read_json(job_dir / SUMMARY),
+        summary=summary,
         backtest=strategies.get("agent"),
         curve_path=curve if curve.is_file() else None,
         baselines={k: v for k, v in strategies.items() if k != "agent"},
-        last_checkpoint=(doc or {}).get("last_checkpoint"),
+        last_checkpoint=_last_checkpoint(doc, summary),
         backtest_h1=h1,
     )
+
+
+def _last_checkpoint(doc: dict[str, Any] | None, summary: dict[str, Any] | None) -> dict | None:
+    """metrics.json's last_checkpoint section; when the backtested checkpoint is the run's
+    last one (the backtest then shows it once, without the section), its own figures."""
+    if doc is None or doc.get("last_checkpoint") is not None:
+        return (doc or {}).get("last_checkpoint")
+    agent = _strategies(doc).get("agent")
+    steps = doc.get("env_steps")
+    if agent is None or steps is None or steps != (summary or {}).get("env_steps"):
+        return None
+    return {"checkpoint": doc.get("checkpoint"), "env_steps": steps, "metrics": agent}
 
 
 def _job_sort_key(path: Path) -> tuple[int, str]:
