@@ -115,17 +115,20 @@ def read_job(job_dir: Path) -> JobRecord:
         backtest=strategies.get("agent"),
         curve_path=curve if curve.is_file() else None,
         baselines={k: v for k, v in strategies.items() if k != "agent"},
-        last_checkpoint=_last_checkpoint(doc, summary),
+        last_checkpoint=_last_checkpoint(doc, strategies.get("agent"), summary),
         backtest_h1=h1,
     )
 
 
-def _last_checkpoint(doc: dict[str, Any] | None, summary: dict[str, Any] | None) -> dict | None:
+def _last_checkpoint(
+    doc: dict[str, Any] | None, agent: dict[str, Any] | None, summary: dict[str, Any] | None
+) -> dict | None:
     """metrics.json's last_checkpoint section; when the backtested checkpoint is the run's
     last one (the backtest then shows it once, without the section), its own figures."""
-    if doc is None or doc.get("last_checkpoint") is not None:
-        return (doc or {}).get("last_checkpoint")
-    agent = _strategies(doc).get("agent")
+    if doc is None:
+        return None
+    if "last_checkpoint" in doc:
+        return doc["last_checkpoint"]
     steps = doc.get("env_steps")
     if agent is None or steps is None or steps != (summary or {}).get("env_steps"):
         return None
